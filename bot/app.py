@@ -1,0 +1,95 @@
+"""The application factory. Nothing happens at import time: settings come in, the app goes out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from bot.config import Settings, load_settings
+from bot.line_client import LineGateway
+from bot.sender import BackgroundSender, InlineSender, OutboxSender
+from bot.services import Services, build_policy, services
+from storage.db import make_engine, make_session_factory
+from storage.outbox import pending_count
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None, *,
+               clock: Callable[[], datetime] | None = None) -> Flask:
+    """`config`: a Settings, a mapping of environment-style overrides, or None for os.environ."""
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        import os
+
+        env = dict(os.environ)
+        env.update({k: str(v) for k, v in (config or {}).items()})
+        settings = load_settings(env)
+    clock = clock or utc_now
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=max(settings.webhook_max_bytes, 2_000_000),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    gateway = LineGateway(settings.line_api_base_url, settings.line_channel_access_token)
+    outbox = OutboxSender(sessions, gateway, clock)
+    sender = InlineSender(outbox) if settings.outbox_mode == "inline" else BackgroundSender(outbox)
+    app.extensions["tsunagu"] = Services(settings=settings, clock=clock, engine=engine, sessions=sessions,
+                                         gateway=gateway, sender=sender, outbox=outbox,
+                                         policy=build_policy(settings))
+    if settings.outbox_mode == "thread":
+        sender.start()
+
+    from bot.webhook import bp as webhook_bp
+
+    app.register_blueprint(webhook_bp)
+    _register_health(app)
+    _register_optional(app, settings)
+    return app
+
+
+def _register_health(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz():  # noqa: ANN202
+        svc = services()
+        try:
+            with svc.sessions() as session:
+                session.execute(text("SELECT 1"))
+                pending = pending_count(session)
+        except Exception as exc:  # the database is the one thing we cannot work without
+            log.error("health check: database unreachable (%s)", type(exc).__name__)
+            return jsonify(status="error", database="unreachable"), 503
+        return jsonify(status="ok", database="ok", outbox_pending=pending)
+
+
+def _register_optional(app: Flask, settings: Settings) -> None:
+    """Parts that other modules contribute: the console, and the LINE emulator when it is on."""
+    try:
+        from bot.console import register as register_console
+    except ImportError:
+        register_console = None
+    if register_console is not None:
+        register_console(app)
+    if settings.line_emulator:
+        from bot.emulated import mount_emulator
+
+        mount_emulator(app, settings)

@@ -1,0 +1,158 @@
+"""Settings, parsed strictly from the environment (entry points load `.env` first).
+
+Every problem is reported at once, so an operator fixes the whole file in one go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flows.hours import ServiceHours
+
+DEFAULT_LINE_API = "https://api.line.me"
+DEFAULT_DATABASE = "sqlite:///tsunagu.db"
+
+
+class SettingsError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n  - " + "\n  - ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    line_channel_secret: str = ""
+    line_channel_access_token: str = ""
+    line_api_base_url: str = DEFAULT_LINE_API
+    database_url: str = DEFAULT_DATABASE
+    service_hours: str = "16:00-21:00"
+    service_timezone: str = "Asia/Tokyo"
+    closed_dates: tuple[date, ...] = ()
+    areas: tuple[str, ...] = ()
+    secret_key: str = ""
+    line_emulator: bool = False
+    intake_timeout_minutes: int = 30
+    webhook_max_bytes: int = 1_000_000
+    counselor_max_active: int = 3
+    waiting_update_minutes: int = 10
+    crisis_repeat_minutes: int = 30
+    retention_days: int = 365
+    outbox_mode: str = "thread"  # thread: a background sender; inline: send right after the response (tests)
+    scheduler: bool = True
+    session_cookie_secure: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def hours(self) -> ServiceHours:
+        return ServiceHours.parse(self.service_hours, self.service_timezone, self.closed_dates)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+_ENV = {
+    "LINE_CHANNEL_SECRET": "line_channel_secret",
+    "LINE_CHANNEL_ACCESS_TOKEN": "line_channel_access_token",
+    "LINE_API_BASE_URL": "line_api_base_url",
+    "DATABASE_URL": "database_url",
+    "SERVICE_HOURS": "service_hours",
+    "SERVICE_TIMEZONE": "service_timezone",
+    "CLOSED_DATES": "closed_dates",
+    "AREAS": "areas",
+    "SECRET_KEY": "secret_key",
+    "LINE_EMULATOR": "line_emulator",
+    "INTAKE_TIMEOUT_MINUTES": "intake_timeout_minutes",
+    "WEBHOOK_MAX_BYTES": "webhook_max_bytes",
+    "COUNSELOR_MAX_ACTIVE": "counselor_max_active",
+    "WAITING_UPDATE_MINUTES": "waiting_update_minutes",
+    "CRISIS_REPEAT_MINUTES": "crisis_repeat_minutes",
+    "RETENTION_DAYS": "retention_days",
+    "OUTBOX_MODE": "outbox_mode",
+    "SCHEDULER": "scheduler",
+    "SESSION_COOKIE_SECURE": "session_cookie_secure",
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse(name: str, attr: str, raw: str, problems: list[str]) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[attr]
+    raw = raw.strip()
+    if kind == "bool":
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        problems.append(f"{name}: expected on/off, got {raw!r}")
+    elif kind == "int":
+        try:
+            value = int(raw)
+            if value <= 0:
+                raise ValueError
+            return value
+        except ValueError:
+            problems.append(f"{name}: expected a positive whole number, got {raw!r}")
+    elif attr == "closed_dates":
+        out = []
+        for part in filter(None, (p.strip() for p in raw.split(","))):
+            try:
+                out.append(date.fromisoformat(part))
+            except ValueError:
+                problems.append(f"{name}: {part!r} is not a date (YYYY-MM-DD)")
+        return tuple(out)
+    elif attr == "areas":
+        return tuple(filter(None, (p.strip() for p in raw.replace("、", ",").split(","))))
+    else:
+        return raw
+    return None
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, require_line: bool = True,
+                  **overrides: Any) -> Settings:
+    """Read settings from `env` (default os.environ); raise SettingsError listing every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, attr in _ENV.items():
+        if name in env:
+            parsed = _parse(name, attr, env[name], problems)
+            if parsed is not None:
+                values[attr] = parsed
+    values.update(overrides)
+    settings = Settings(**values)
+    problems.extend(check(settings, require_line=require_line))
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def check(s: Settings, *, require_line: bool = True) -> list[str]:
+    problems = []
+    if require_line and not s.line_channel_secret:
+        problems.append("LINE_CHANNEL_SECRET is missing (LINE Developers console > Basic settings)")
+    if require_line and not s.line_channel_access_token:
+        problems.append("LINE_CHANNEL_ACCESS_TOKEN is missing (Messaging API > channel access token)")
+    if require_line and not s.secret_key:
+        problems.append("SECRET_KEY is missing (a long random string; it keys sessions and user hashes)")
+    if not s.line_api_base_url.startswith(("http://", "https://")):
+        problems.append("LINE_API_BASE_URL must start with http:// or https://")
+    try:
+        ZoneInfo(s.service_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"SERVICE_TIMEZONE: unknown time zone {s.service_timezone!r}")
+    else:
+        try:
+            s.hours()
+        except ValueError as exc:
+            problems.append(str(exc))
+    if len(s.areas) > 11:
+        problems.append("AREAS: at most 11 municipalities (LINE shows 13 quick replies; two are taken)")
+    if any(len(a) > 20 for a in s.areas):
+        problems.append("AREAS: each name must be at most 20 characters (LINE's quick-reply label limit)")
+    if s.outbox_mode not in ("thread", "inline", "off"):
+        problems.append("OUTBOX_MODE must be thread, inline or off")
+    return problems

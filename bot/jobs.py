@@ -1,0 +1,65 @@
+"""Scheduled jobs: each is one idempotent sweep over deadlines in the database, returning a count.
+
+The scheduler calls them; tests call them directly after moving the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.services import Services
+from flows import consultation as domain
+from handlers.process import sweep_stale
+from storage.retention import purge_text_before
+
+log = logging.getLogger(__name__)
+
+
+def send_outbox(svc: Services) -> int:
+    return svc.outbox.send_due()
+
+
+def reprocess_stale_inbox(svc: Services) -> int:
+    return sweep_stale(svc.sessions, svc.policy, svc.clock)
+
+
+def expire_intakes(svc: Services) -> int:
+    now = svc.clock()
+    with svc.sessions.begin() as session:
+        count = domain.expire_intakes(session, svc.policy, now)
+    if count:
+        svc.sender.kick()
+    return count
+
+
+def waiting_updates(svc: Services) -> int:
+    from flows.handoff import send_waiting_updates
+
+    now = svc.clock()
+    with svc.sessions.begin() as session:
+        count = send_waiting_updates(session, svc.policy, now)
+    if count:
+        svc.sender.kick()
+    return count
+
+
+def purge_old_text(svc: Services) -> int:
+    now = svc.clock()
+    with svc.sessions.begin() as session:
+        return purge_text_before(session, now - timedelta(days=svc.settings.retention_days), now)
+
+
+JOBS = {
+    # name: (function, seconds between runs)
+    "send_outbox": (send_outbox, 5),
+    "reprocess_stale_inbox": (reprocess_stale_inbox, 60),
+    "expire_intakes": (expire_intakes, 60),
+    "waiting_updates": (waiting_updates, 60),
+    "purge_old_text": (purge_old_text, 6 * 3600),
+}
+
+
+def run_all(svc: Services) -> dict[str, int]:
+    """One pass of every job (used by `tsunagu jobs run` and tests)."""
+    return {name: fn(svc) for name, (fn, _) in JOBS.items()}

@@ -1,0 +1,103 @@
+"""The one place that talks to LINE: the official line-bot-sdk v3 `MessagingApi`.
+
+Results are sorted into what the outbox needs to know: accepted, already accepted (409 on a retry
+key), LINE did not take it (retry later), LINE refused it (do not retry), or unknown (a timeout:
+LINE may or may not have it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    MessagingApi,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+)
+from linebot.v3.messaging.models.message import Message as LineMessage
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "accepted"
+ALREADY_ACCEPTED = "already_accepted"  # 409: a push with this retry key went through before
+RETRY = "retry"  # 429, 5xx, 401/403 (a config problem an operator will fix): try again later
+REFUSED = "refused"  # 400 and other client errors: the request will never pass
+UNKNOWN = "unknown"  # timeout or connection dropped mid-request: may have been delivered
+INVALID_REPLY_TOKEN = "invalid_reply_token"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str
+    status: int | None = None
+    detail: str = ""
+
+
+class LineGateway:
+    def __init__(self, base_url: str, access_token: str, *, timeout: tuple[float, float] = (3.0, 10.0)) -> None:
+        config = Configuration(host=base_url.rstrip("/"), access_token=access_token)
+        # The outbox owns retries: urllib3 retrying a POST on its own could deliver twice.
+        config.retries = False
+        self._client = ApiClient(config)
+        self._api = MessagingApi(self._client)
+        self._timeout = timeout
+
+    def close(self) -> None:
+        self._client.close()
+
+    def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> SendResult:
+        request = ReplyMessageRequest(reply_token=reply_token, messages=[_message(m) for m in messages])
+        return self._call(lambda: self._api.reply_message(request, _request_timeout=self._timeout))
+
+    def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> SendResult:
+        request = PushMessageRequest(to=to, messages=[_message(m) for m in messages])
+        return self._call(lambda: self._api.push_message(request, x_line_retry_key=retry_key,
+                                                         _request_timeout=self._timeout))
+
+    def show_loading(self, user_id: str, seconds: int = 20) -> SendResult:
+        request = ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=seconds)
+        return self._call(lambda: self._api.show_loading_animation(request, _request_timeout=self._timeout))
+
+    def leave(self, source_type: str, source_id: str) -> SendResult:
+        if source_type == "group":
+            return self._call(lambda: self._api.leave_group(source_id, _request_timeout=self._timeout))
+        return self._call(lambda: self._api.leave_room(source_id, _request_timeout=self._timeout))
+
+    def _call(self, fn: Any) -> SendResult:
+        try:
+            fn()
+            return SendResult(ACCEPTED, 200)
+        except ApiException as exc:
+            status = exc.status or 0
+            body = (exc.body or "")[:200] if isinstance(exc.body, str) else ""
+            if status == 0:  # the SDK's wrapper for TLS failures: LINE never answered
+                return SendResult(RETRY, None, exc.reason or "connection")
+            if status == 409:
+                return SendResult(ALREADY_ACCEPTED, status)
+            if status == 400 and "reply token" in body.lower():
+                return SendResult(INVALID_REPLY_TOKEN, status, "invalid reply token")
+            if status == 429 or status >= 500 or status in (401, 403):
+                return SendResult(RETRY, status, f"HTTP {status}")
+            return SendResult(REFUSED, status, f"HTTP {status}: {body}")
+        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError,
+                urllib3.exceptions.ReadTimeoutError) as exc:
+            return SendResult(UNKNOWN, None, type(exc).__name__)
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.MaxRetryError,
+                urllib3.exceptions.HTTPError, ConnectionError) as exc:
+            # Could not connect at all: LINE never saw the request.
+            if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(
+                    exc.reason, urllib3.exceptions.ReadTimeoutError):
+                return SendResult(UNKNOWN, None, "ReadTimeoutError")
+            return SendResult(RETRY, None, type(exc).__name__)
+
+
+def _message(m: dict[str, Any]) -> LineMessage:
+    return LineMessage.from_dict(m)
+

@@ -1,0 +1,19 @@
+"""What a handler gets: the unit of work's session, the domain policy, one clock reading, and a list
+of things to do after the transaction commits (leaving a group is an API call, not a message)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from flows.consultation import Policy
+
+
+@dataclass
+class HandlerContext:
+    session: Session
+    policy: Policy
+    now: datetime
+    leave: list[tuple[str, str]] = field(default_factory=list)  # (group|room, id) to leave after commit

@@ -1,0 +1,81 @@
+"""LINE events -> domain calls. One plain function per event kind, registered in `HANDLERS`.
+
+Plain functions on purpose: no bound methods (the SDK's own WebhookHandler miscounts their
+parameters), and dispatch is by the SDK's typed event classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from linebot.v3.webhooks import (
+    Event,
+    FollowEvent,
+    JoinEvent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+    UserSource,
+)
+
+from flows import consultation as domain
+from handlers.context import HandlerContext
+
+log = logging.getLogger(__name__)
+
+
+def handle_message(ctx: HandlerContext, event: MessageEvent) -> None:
+    user_id = event.source.user_id
+    if isinstance(event.message, TextMessageContent):
+        domain.on_text(ctx.session, ctx.policy, user_id, event.message.text, ctx.now, event.reply_token)
+    else:
+        domain.on_non_text(ctx.session, ctx.policy, user_id, event.message.type or "other", ctx.now,
+                           event.reply_token)
+
+
+def handle_follow(ctx: HandlerContext, event: FollowEvent) -> None:
+    domain.on_follow(ctx.session, ctx.policy, event.source.user_id, ctx.now, event.reply_token)
+
+
+def handle_unfollow(ctx: HandlerContext, event: UnfollowEvent) -> None:
+    domain.on_unfollow(ctx.session, ctx.policy, event.source.user_id, ctx.now)
+
+
+def handle_postback(ctx: HandlerContext, event: PostbackEvent) -> None:
+    domain.on_postback(ctx.session, ctx.policy, event.source.user_id, event.postback.data or "", ctx.now,
+                       event.reply_token)
+
+
+def leave_shared_chat(ctx: HandlerContext, event: Event) -> None:
+    """Groups and rooms are not consultations: relay nothing, say nothing there, and leave."""
+    source = event.source
+    chat_id = getattr(source, "group_id", None) or getattr(source, "room_id", None)
+    if chat_id and source.type in ("group", "room"):
+        ctx.leave.append((source.type, chat_id))
+
+
+HANDLERS: dict[type, Callable[[HandlerContext, Event], None]] = {
+    MessageEvent: handle_message,
+    FollowEvent: handle_follow,
+    UnfollowEvent: handle_unfollow,
+    PostbackEvent: handle_postback,
+    JoinEvent: leave_shared_chat,
+}
+
+
+def dispatch(ctx: HandlerContext, event: Event) -> str:
+    """Run the event's handler; returns what was done ("handled", "left", "ignored") for the log."""
+    if getattr(event, "mode", "active") == "standby":
+        return "ignored"  # another channel holds the chat: answering would talk over it
+    if not isinstance(event.source, UserSource):
+        if isinstance(event, (JoinEvent, MessageEvent)) and event.source is not None:
+            leave_shared_chat(ctx, event)
+            return "left" if ctx.leave else "ignored"
+        return "ignored"  # leave, memberJoined…: nothing to do, and nothing of theirs is kept
+    handler = HANDLERS.get(type(event))
+    if handler is None or not event.source.user_id:
+        return "ignored"
+    handler(ctx, event)
+    return "handled"

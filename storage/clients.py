@@ -1,0 +1,67 @@
+"""Repository: anonymous clients. The LINE user ID is looked up only through its keyed hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Client
+
+# No 0/O/1/I/L: pseudonyms get read aloud and copied between counselors.
+_PSEUDONYM_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+PSEUDONYM_PREFIX = "相談者-"
+
+
+def user_hash(key: bytes, line_user_id: str) -> str:
+    return hmac.new(key, line_user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def new_pseudonym(session: Session) -> str:
+    for length in (4, 4, 4, 5, 6, 8):
+        candidate = PSEUDONYM_PREFIX + "".join(secrets.choice(_PSEUDONYM_ALPHABET) for _ in range(length))
+        if session.scalar(select(Client.id).where(Client.pseudonym == candidate)) is None:
+            return candidate
+    raise RuntimeError("could not find a free pseudonym")
+
+
+def find_by_line_user(session: Session, key: bytes, line_user_id: str) -> Client | None:
+    return session.scalar(select(Client).where(Client.user_hash == user_hash(key, line_user_id)))
+
+
+def get_or_create(session: Session, key: bytes, line_user_id: str, now: datetime) -> tuple[Client, bool]:
+    client = find_by_line_user(session, key, line_user_id)
+    if client is not None:
+        client.last_seen_at = now
+        if client.blocked_at is None and client.line_user_id is None:
+            client.line_user_id = line_user_id
+        return client, False
+    client = Client(
+        user_hash=user_hash(key, line_user_id),
+        line_user_id=line_user_id,
+        pseudonym=new_pseudonym(session),
+        is_friend=True,  # a user who can message us has us as a friend
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    session.add(client)
+    session.flush()
+    return client, True
+
+
+def mark_followed(client: Client, line_user_id: str, now: datetime) -> None:
+    client.is_friend = True
+    client.followed_at = now
+    client.blocked_at = None
+    client.line_user_id = line_user_id
+
+
+def mark_blocked(client: Client, now: datetime) -> None:
+    # Nothing can reach a blocked user, so the ID is no longer needed: drop it.
+    client.is_friend = False
+    client.blocked_at = now
+    client.line_user_id = None

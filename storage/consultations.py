@@ -1,0 +1,126 @@
+"""Repository: consultations, organizations and the waiting queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import Client, Consultation, Organization
+
+OPEN_STATES = ("intake", "waiting", "active")
+
+
+def default_organization(session: Session) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.is_default.is_(True)).order_by(Organization.id))
+
+
+def ensure_default_organization(session: Session, now: datetime, *, slug: str = "default",
+                                name: str = "つなぐ相談窓口") -> Organization:
+    org = default_organization(session)
+    if org is None:
+        org = session.scalar(select(Organization).where(Organization.slug == slug))
+        if org is None:
+            org = Organization(slug=slug, name=name, kind="consortium", created_at=now)
+            session.add(org)
+        org.is_default = True
+        session.flush()
+    return org
+
+
+def organization_by_slug(session: Session, slug: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.slug == slug))
+
+
+def open_for_client(session: Session, client_id: int) -> Consultation | None:
+    return session.scalar(
+        select(Consultation)
+        .where(Consultation.client_id == client_id, Consultation.state.in_(OPEN_STATES))
+        .order_by(Consultation.id.desc())
+        .limit(1)
+    )
+
+
+def latest_completed_intake(session: Session, client_id: int) -> Consultation | None:
+    """The client's latest consultation that got through intake (for "welcome back")."""
+    return session.scalar(
+        select(Consultation)
+        .where(Consultation.client_id == client_id, Consultation.who.is_not(None))
+        .order_by(Consultation.id.desc())
+        .limit(1)
+    )
+
+
+def for_client(session: Session, client_id: int) -> list[Consultation]:
+    return list(session.scalars(select(Consultation).where(Consultation.client_id == client_id)
+                                .order_by(Consultation.id)))
+
+
+def create(session: Session, client: Client, organization: Organization, now: datetime,
+           *, state: str = "intake") -> Consultation:
+    c = Consultation(client_id=client.id, organization_id=organization.id, state=state, created_at=now,
+                     is_training=client.is_training, flow_data={}, risk_cues=[], risk_topics=[])
+    c.client = client
+    c.organization = organization
+    session.add(c)
+    session.flush()
+    return c
+
+
+def queue(session: Session, organization_ids: list[int] | None = None,
+          *, include_training: bool = True) -> list[Consultation]:
+    """Waiting consultations in queue order: highest risk first, then longest wait."""
+    stmt = select(Consultation).where(Consultation.state == "waiting")
+    if organization_ids is not None:
+        stmt = stmt.where(Consultation.organization_id.in_(organization_ids))
+    if not include_training:
+        stmt = stmt.where(Consultation.is_training.is_(False))
+    return list(session.scalars(stmt.order_by(Consultation.risk_rank.desc(), Consultation.queued_at,
+                                              Consultation.id)))
+
+
+def position(session: Session, consultation: Consultation) -> int:
+    """How many consultations are ahead of this one in its organization's queue."""
+    c = consultation
+    ahead = select(func.count()).select_from(Consultation).where(
+        Consultation.state == "waiting",
+        Consultation.organization_id == c.organization_id,
+        Consultation.id != c.id,
+        (Consultation.risk_rank > c.risk_rank)
+        | ((Consultation.risk_rank == c.risk_rank) & (Consultation.queued_at < c.queued_at))
+        | ((Consultation.risk_rank == c.risk_rank) & (Consultation.queued_at == c.queued_at)
+           & (Consultation.id < c.id)),
+    )
+    return session.scalar(ahead) or 0
+
+
+def expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[Consultation]:
+    return list(session.scalars(
+        select(Consultation)
+        .where(Consultation.state == "intake", Consultation.flow_expires_at.is_not(None),
+               Consultation.flow_expires_at <= now)
+        .order_by(Consultation.id).limit(limit)
+    ))
+
+
+def claim(session: Session, consultation_id: int, staff_id: int, now: datetime) -> bool:
+    """Exactly one counselor wins: a conditional UPDATE that only a waiting consultation matches."""
+    result = session.execute(
+        update(Consultation)
+        .where(Consultation.id == consultation_id, Consultation.state == "waiting")
+        .values(state="active", counselor_id=staff_id, claimed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def active_count_for(session: Session, staff_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Consultation)
+                          .where(Consultation.state == "active", Consultation.counselor_id == staff_id)) or 0
+
+
+def set_intake_answers(c: Consultation, answers: dict[str, Any]) -> None:
+    for field in ("who", "age_band", "area", "concern"):
+        if field in answers:
+            setattr(c, field, answers[field])

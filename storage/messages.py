@@ -1,0 +1,43 @@
+"""Repository: the message log (in and out)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Message, OutboxMessage
+
+
+def add(session: Session, *, client_id: int, consultation_id: int | None, direction: str, sender: str,
+        text: str | None, now: datetime, kind: str = "text", staff_id: int | None = None,
+        outbox_id: int | None = None, risk_level: str | None = None) -> Message:
+    m = Message(client_id=client_id, consultation_id=consultation_id, direction=direction, sender=sender,
+                text=text, kind=kind, staff_id=staff_id, outbox_id=outbox_id, risk_level=risk_level,
+                created_at=now)
+    session.add(m)
+    session.flush()
+    return m
+
+
+def for_consultation(session: Session, consultation_id: int, *, after_id: int = 0) -> list[Message]:
+    return list(session.scalars(select(Message).where(Message.consultation_id == consultation_id,
+                                                      Message.id > after_id).order_by(Message.id)))
+
+
+def with_delivery(session: Session, consultation_id: int, *, after_id: int = 0) -> list[tuple[Message, str | None]]:
+    """Messages with the delivery status of their outbox row (pending, sent, failed…) for outgoing ones."""
+    rows = session.execute(
+        select(Message, OutboxMessage.status)
+        .outerjoin(OutboxMessage, OutboxMessage.id == Message.outbox_id)
+        .where(Message.consultation_id == consultation_id, Message.id > after_id)
+        .order_by(Message.id)
+    )
+    return [(m, status) for m, status in rows]
+
+
+def unattached_for_client(session: Session, client_id: int) -> list[Message]:
+    """Messages sent outside any consultation (e.g. outside hours)."""
+    return list(session.scalars(select(Message).where(Message.client_id == client_id,
+                                                      Message.consultation_id.is_(None)).order_by(Message.id)))

@@ -1,0 +1,307 @@
+"""The data model: plain SQLAlchemy 2 typed models, no behaviour beyond small helpers.
+
+Times are stored in UTC. SQLite hands `DateTime(timezone=True)` back naive, so every datetime
+column uses `UTCDateTime`, which attaches UTC on the way out and refuses naive values on the way in.
+
+Anonymity: the LINE user ID lives only in `Client.line_user_id`, kept solely so a push can reach the
+user, and cleared when they block the account. Everything staff see goes through `Client.pseudonym`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware-UTC datetime on every database (SQLite included)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        value = value.astimezone(UTC)
+        # SQLite stores text; keep it naive-UTC so string comparison orders correctly.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- consortium ---------------------------------------------------------------------------------
+
+
+class Organization(Base):
+    """A member organization of the consortium; every consultation sits in one organization's queue."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40), default="npo")  # family_association, npo, regional_center
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))  # counselor, coordinator, admin
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_active: Mapped[int | None] = mapped_column(Integer)  # per-person override of the setting
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+    organization: Mapped[Organization] = relationship()
+
+
+# --- users and consultations ----------------------------------------------------------------------
+
+
+class Client(Base):
+    """One anonymous LINE user (a person in withdrawal, a family member, or someone else)."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed hash of the LINE user ID
+    line_user_id: Mapped[str | None] = mapped_column(String(64))  # only for push; cleared on block
+    pseudonym: Mapped[str] = mapped_column(String(32), unique=True)
+    is_friend: Mapped[bool] = mapped_column(Boolean, default=False)
+    followed_at: Mapped[datetime | None]
+    blocked_at: Mapped[datetime | None]
+    consented_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    last_hours_notice_at: Mapped[datetime | None]  # so a closed-hours reply is not repeated each message
+    is_training: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Consultation(Base):
+    """One conversation: intake -> waiting -> active -> closed, with a timestamp for each step."""
+
+    __tablename__ = "consultations"
+    __table_args__ = (Index("ix_consultations_queue", "state", "risk_rank", "queued_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # intake, waiting, active, closed
+    is_training: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Intake flow position: durable, with an expiry column polled by a job (no in-memory timers).
+    flow_name: Mapped[str | None] = mapped_column(String(40))
+    flow_step: Mapped[str | None] = mapped_column(String(40))
+    flow_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flow_expires_at: Mapped[datetime | None]
+
+    # Intake answers, as codes (labels live in flows/texts.py); what stats group by.
+    who: Mapped[str | None] = mapped_column(String(20))
+    age_band: Mapped[str | None] = mapped_column(String(20))
+    area: Mapped[str | None] = mapped_column(String(80))
+    concern: Mapped[str | None] = mapped_column(String(20))
+
+    # Triage: the highest level seen in this consultation and why.
+    risk_level: Mapped[str] = mapped_column(String(10), default="none")
+    risk_rank: Mapped[int] = mapped_column(Integer, default=0)  # 0 none .. 3 imminent, for queue order
+    risk_cues: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    risk_topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    risk_flagged_at: Mapped[datetime | None]
+    emergency_sent_at: Mapped[datetime | None]
+
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+
+    created_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    last_user_message_at: Mapped[datetime | None]
+    last_counselor_message_at: Mapped[datetime | None]
+    waiting_notice_at: Mapped[datetime | None]  # last "still waiting" note to the user
+    waiting_ack_at: Mapped[datetime | None]  # last "received, please wait" reply
+
+    close_reason: Mapped[str | None] = mapped_column(String(30))  # counselor, user_ended, intake_expired…
+    disposition: Mapped[str | None] = mapped_column(String(20))
+    referral: Mapped[str | None] = mapped_column(String(30))
+    survey: Mapped[str | None] = mapped_column(String(10))  # good, ok, bad
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+    client: Mapped[Client] = relationship()
+    organization: Mapped[Organization] = relationship()
+    counselor: Mapped[Staff | None] = relationship(foreign_keys=[counselor_id])
+
+
+class Message(Base):
+    """Every message in or out. `text` is purged on the retention schedule; the row stays for stats."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in, out
+    sender: Mapped[str] = mapped_column(String(10))  # user, bot, counselor
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="text")  # text, sticker, image, …, emergency
+    text: Mapped[str | None] = mapped_column(Text)
+    text_purged_at: Mapped[datetime | None]
+    risk_level: Mapped[str | None] = mapped_column(String(10))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+    staff: Mapped[Staff | None] = relationship()
+
+
+# --- durability -----------------------------------------------------------------------------------
+
+
+class InboxEvent(Base):
+    """Each webhook event, stored once (by webhookEventId) before anything acts on it.
+
+    The payload is kept only until the event is processed, then dropped: it holds the user's words and
+    LINE ID, which the service keeps elsewhere only where it needs them.
+    """
+
+    __tablename__ = "inbox_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    source_type: Mapped[str | None] = mapped_column(String(16))
+    is_redelivery: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="received")  # received, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(200))  # exception type only, never message text
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """One request to LINE (1-5 messages). Written with the state change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"))
+    messages: Mapped[list[Any]] = mapped_column(JSON)  # LINE message objects as dicts
+    reply_token: Mapped[str | None] = mapped_column(String(64))
+    reply_token_expires_at: Mapped[datetime | None]
+    retry_key: Mapped[str] = mapped_column(String(36), unique=True)  # X-Line-Retry-Key for pushes
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # crisis messages first
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, failed, cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]  # lease: a crashed sender's claim lapses
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    reply_attempted: Mapped[bool] = mapped_column(Boolean, default=False)
+    via: Mapped[str | None] = mapped_column(String(8))  # reply, push
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+# --- console --------------------------------------------------------------------------------------
+
+
+class Note(Base):
+    """A counselor's private note on a consultation; never sent to the user."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    staff: Mapped[Staff] = relationship()
+
+
+class CannedReply(Base):
+    """定型文: short replies coordinators maintain for counselors."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    title: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class Transfer(Base):
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    from_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    to_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    to_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Who did what, when: every view, claim, message, transfer, close and export by staff."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"))
+    detail: Mapped[str | None] = mapped_column(String(300))  # never message text
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+    staff: Mapped[Staff | None] = relationship()
+
+
+class LoginAttempt(Base):
+    """Failed logins, for rate limiting across processes."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (UniqueConstraint("key", "window_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))  # login or IP
+    window_start: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
