@@ -50,7 +50,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
 
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    gateway = LineGateway(settings.line_api_base_url, settings.line_channel_access_token)
+    gateway = LineGateway(settings.line_api_base_url, settings.line_channel_access_token,
+                          timeout=(3.0, float(settings.line_api_timeout)))
     outbox = OutboxSender(sessions, gateway, clock)
     sender = InlineSender(outbox) if settings.outbox_mode == "inline" else BackgroundSender(outbox)
     app.extensions["tsunagu"] = Services(settings=settings, clock=clock, engine=engine, sessions=sessions,

@@ -14,9 +14,10 @@ log = logging.getLogger("tsunagu")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dotenv import load_dotenv
+    from dotenv import find_dotenv, load_dotenv
 
-    load_dotenv(override=False)  # only entry points read .env; the environment wins
+    # Only entry points read .env, from the directory the command runs in; the environment wins.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = build_parser()

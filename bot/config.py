@@ -41,6 +41,7 @@ class Settings:
     counselor_max_active: int = 3
     waiting_update_minutes: int = 10
     crisis_repeat_minutes: int = 30
+    line_api_timeout: int = 10  # seconds to wait for LINE's answer before treating the outcome as unknown
     retention_days: int = 365
     outbox_mode: str = "thread"  # thread: a background sender; inline: send right after the response (tests)
     scheduler: bool = True
@@ -71,6 +72,7 @@ _ENV = {
     "WAITING_UPDATE_MINUTES": "waiting_update_minutes",
     "CRISIS_REPEAT_MINUTES": "crisis_repeat_minutes",
     "RETENTION_DAYS": "retention_days",
+    "LINE_API_TIMEOUT": "line_api_timeout",
     "OUTBOX_MODE": "outbox_mode",
     "SCHEDULER": "scheduler",
     "SESSION_COOKIE_SECURE": "session_cookie_secure",
