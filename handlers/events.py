@@ -12,7 +12,6 @@ from collections.abc import Callable
 from linebot.v3.webhooks import (
     Event,
     FollowEvent,
-    JoinEvent,
     MessageEvent,
     PostbackEvent,
     TextMessageContent,
@@ -48,20 +47,11 @@ def handle_postback(ctx: HandlerContext, event: PostbackEvent) -> None:
                        event.reply_token)
 
 
-def leave_shared_chat(ctx: HandlerContext, event: Event) -> None:
-    """Groups and rooms are not consultations: relay nothing, say nothing there, and leave."""
-    source = event.source
-    chat_id = getattr(source, "group_id", None) or getattr(source, "room_id", None)
-    if chat_id and source.type in ("group", "room"):
-        ctx.leave.append((source.type, chat_id))
-
-
 HANDLERS: dict[type, Callable[[HandlerContext, Event], None]] = {
     MessageEvent: handle_message,
     FollowEvent: handle_follow,
     UnfollowEvent: handle_unfollow,
     PostbackEvent: handle_postback,
-    JoinEvent: leave_shared_chat,
 }
 
 
@@ -70,10 +60,7 @@ def dispatch(ctx: HandlerContext, event: Event) -> str:
     if getattr(event, "mode", "active") == "standby":
         return "ignored"  # another channel holds the chat: answering would talk over it
     if not isinstance(event.source, UserSource):
-        if isinstance(event, (JoinEvent, MessageEvent)) and event.source is not None:
-            leave_shared_chat(ctx, event)
-            return "left" if ctx.leave else "ignored"
-        return "ignored"  # leave, memberJoined…: nothing to do, and nothing of theirs is kept
+        return "ignored"  # groups and rooms are left in handlers.process, before parsing
     handler = HANDLERS.get(type(event))
     if handler is None or not event.source.user_id:
         return "ignored"

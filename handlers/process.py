@@ -46,6 +46,14 @@ def process_event(sessions: sessionmaker[Session], policy: Policy, clock: Callab
 
 
 def _run(ctx: HandlerContext, row: InboxEvent) -> str:
+    source = (row.payload or {}).get("source") or {}
+    if isinstance(source, dict) and source.get("type") in ("group", "room"):
+        # Decided on the raw payload: even an event the SDK cannot parse must not keep us in a group.
+        chat_id = source.get("groupId") or source.get("roomId")
+        if row.event_type in ("join", "message") and isinstance(chat_id, str) and chat_id:
+            ctx.leave.append((source["type"], chat_id))
+            return "left"
+        return "ignored"
     try:
         event = Event.from_dict(row.payload or {})
     except (ValueError, TypeError, KeyError) as exc:

@@ -133,7 +133,7 @@ def test_follow_after_block_is_a_welcome_back_and_a_blocked_user_gets_nothing(ap
 def test_a_sticker_during_intake_asks_for_text_and_repeats_the_question(line, user):
     user.says("こんばんは")
     sticker = line.platform.text_event(user.user_id, "x")
-    sticker["message"] = {"type": "sticker", "id": "99", "packageId": "1", "stickerId": "1",
+    sticker["message"] = {"type": "sticker", "id": "99", "quoteToken": "q", "packageId": "1", "stickerId": "1",
                           "stickerResourceType": "STATIC"}
     user.post([sticker])
     assert user.texts[-2:] == [texts.NON_TEXT_IN_INTAKE, texts.CONSENT]
