@@ -1,5 +1,16 @@
-"""Tsunagu's web side. `bot:create_app()` is the WSGI app factory (e.g. for gunicorn)."""
+"""Tsunagu's web side. `bot:create_app()` is the WSGI app factory (e.g. for gunicorn).
 
-from bot.app import create_app
+Imported lazily so that `bot.simulator` (the LINE emulator) loads without the whole service.
+"""
+
+from typing import Any
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from bot.app import create_app
+
+        return create_app
+    raise AttributeError(name)

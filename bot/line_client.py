@@ -22,6 +22,7 @@ from linebot.v3.messaging import (
     ShowLoadingAnimationRequest,
 )
 from linebot.v3.messaging.models.message import Message as LineMessage
+from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,21 @@ class LineGateway:
     def close(self) -> None:
         self._client.close()
 
+    # Requests are built inside `_call`: the SDK validates them (pydantic) before sending, and a
+    # message it refuses must become a REFUSED outcome, not an exception in the sender.
     def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> SendResult:
-        request = ReplyMessageRequest(reply_token=reply_token, messages=[_message(m) for m in messages])
-        return self._call(lambda: self._api.reply_message(request, _request_timeout=self._timeout))
+        return self._call(lambda: self._api.reply_message(
+            ReplyMessageRequest(reply_token=reply_token, messages=[_message(m) for m in messages]),
+            _request_timeout=self._timeout))
 
     def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> SendResult:
-        request = PushMessageRequest(to=to, messages=[_message(m) for m in messages])
-        return self._call(lambda: self._api.push_message(request, x_line_retry_key=retry_key,
-                                                         _request_timeout=self._timeout))
+        return self._call(lambda: self._api.push_message(
+            PushMessageRequest(to=to, messages=[_message(m) for m in messages]),
+            x_line_retry_key=retry_key, _request_timeout=self._timeout))
 
     def show_loading(self, user_id: str, seconds: int = 20) -> SendResult:
-        request = ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=seconds)
-        return self._call(lambda: self._api.show_loading_animation(request, _request_timeout=self._timeout))
+        return self._call(lambda: self._api.show_loading_animation(
+            ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=seconds), _request_timeout=self._timeout))
 
     def leave(self, source_type: str, source_id: str) -> SendResult:
         if source_type == "group":
@@ -86,6 +90,8 @@ class LineGateway:
             if status == 429 or status >= 500 or status in (401, 403):
                 return SendResult(RETRY, status, f"HTTP {status}")
             return SendResult(REFUSED, status, f"HTTP {status}: {body}")
+        except ValidationError as exc:
+            return SendResult(REFUSED, None, f"refused by the SDK's validation: {exc.error_count()} error(s)")
         except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError,
                 urllib3.exceptions.ReadTimeoutError) as exc:
             return SendResult(UNKNOWN, None, type(exc).__name__)

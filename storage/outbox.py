@@ -16,13 +16,31 @@ MAX_MESSAGES_PER_REQUEST = 5  # LINE's limit for one reply or push
 MAX_TEXT_CHARS = 5000  # LINE's limit for one text message
 
 
+def line_length(text: str) -> int:
+    """LINE counts text in UTF-16 code units: an emoji outside the BMP counts as two."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, limit: int) -> int:
+    """The longest prefix (in characters) whose LINE length is within `limit`."""
+    if line_length(text) <= limit:
+        return len(text)
+    units, i = 0, 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            return i
+    return len(text)
+
+
 def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
-    """Split long text at line breaks where possible, never past `limit` characters."""
+    """Split long text at line breaks where possible, each piece within LINE's limit."""
     parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
+    while line_length(text) > limit:
+        fit = _fit(text, limit)
+        cut = text.rfind("\n", 0, fit)
         if cut <= 0:
-            cut = limit
+            cut = fit
         parts.append(text[:cut])
         text = text[cut:].lstrip("\n")
     parts.append(text)
@@ -32,7 +50,7 @@ def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
 def _normalize(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in messages:
-        if m.get("type") == "text" and len(m.get("text", "")) > MAX_TEXT_CHARS:
+        if m.get("type") == "text" and line_length(m.get("text", "")) > MAX_TEXT_CHARS:
             pieces = split_text(m["text"])
             # Quick replies belong on the last bubble: LINE shows them under the latest message.
             for i, piece in enumerate(pieces):

@@ -40,7 +40,7 @@ def test_serve_runs_the_app_on_sqlite_with_migrations_and_health(tmp_path):
     env.pop("TEST_DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(f"http://127.0.0.1:{port}/healthz") == 200
         tables = set(inspect(create_engine(f"sqlite:///{db}")).get_table_names())

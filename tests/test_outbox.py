@@ -132,6 +132,13 @@ def test_more_than_five_messages_or_5000_characters_are_split_into_valid_request
     assert all(len(m["text"]) <= 5000 for m in user.received)
 
 
+def test_long_text_is_split_by_lines_utf16_count_so_emoji_heavy_text_is_not_refused():
+    text = "🌙" * 3000  # 6,000 UTF-16 units: LINE would refuse it as one message
+    parts = outbox_repo.split_text(text)
+    assert "".join(parts) == text
+    assert all(outbox_repo.line_length(p) <= 5000 for p in parts) and len(parts) == 2
+
+
 def test_nothing_is_pushed_to_a_user_who_blocked_the_account(app, user, line, clock):
     line.platform.fail_next(10_000, 500)
     user.follows()
