@@ -34,11 +34,10 @@ def expire_intakes(svc: Services) -> int:
 
 
 def waiting_updates(svc: Services) -> int:
-    from flows.handoff import send_waiting_updates
-
     now = svc.clock()
+    after = timedelta(minutes=svc.settings.waiting_update_minutes)
     with svc.sessions.begin() as session:
-        count = send_waiting_updates(session, svc.policy, now)
+        count = domain.send_waiting_updates(session, svc.policy, now, after)
     if count:
         svc.sender.kick()
     return count

@@ -376,3 +376,20 @@ def expire_intakes(session: Session, policy: Policy, now: datetime) -> int:
         out.flush(session)
         count += 1
     return count
+
+
+def send_waiting_updates(session: Session, policy: Policy, now: datetime, after: timedelta) -> int:
+    """One "still waiting" note to each user who has waited longer than `after` without one."""
+    from sqlalchemy import select
+
+    due = session.scalars(select(Consultation).where(
+        Consultation.state == "waiting", Consultation.waiting_notice_at.is_(None),
+        Consultation.queued_at <= now - after))
+    count = 0
+    for c in due:
+        c.waiting_notice_at = now
+        out = Outbound(c.client, now, consultation=c)
+        out.say(texts.STILL_WAITING, kind="waiting_update")
+        out.flush(session)
+        count += 1
+    return count

@@ -73,3 +73,17 @@ def test_a_failing_event_is_retried_then_given_up_without_blocking_others(app, u
     with svc(app).sessions() as s:
         row = s.scalar(select(InboxEvent))
     assert row.status == "failed" and row.attempts == 5 and row.error == "RuntimeError"
+
+
+def test_a_waiting_user_gets_one_still_waiting_note_after_ten_minutes(app, user, clock):
+    from flows import texts
+
+    for step in ["こんばんは", "同意して進む", "本人", "20代", "札幌市", "仕事・就労", "話を聞いてほしいです"]:
+        user.says(step)
+    clock.advance(minutes=9)
+    assert jobs.waiting_updates(svc(app)) == 0
+    clock.advance(minutes=2)
+    assert jobs.waiting_updates(svc(app)) == 1
+    assert user.last_text == texts.STILL_WAITING
+    clock.advance(minutes=30)
+    assert jobs.waiting_updates(svc(app)) == 0  # once, not every sweep
