@@ -84,12 +84,9 @@ def _register_health(app: Flask) -> None:
 
 def _register_optional(app: Flask, settings: Settings) -> None:
     """Parts that other modules contribute: the console, and the LINE emulator when it is on."""
-    try:
-        from bot.console import register as register_console
-    except ImportError:
-        register_console = None
-    if register_console is not None:
-        register_console(app)
+    from bot.console import register as register_console
+
+    register_console(app)
     if settings.line_emulator:
         from bot.emulated import mount_emulator
 

@@ -66,12 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="run every scheduled job once now")
     p.set_defaults(func=cmd_jobs)
 
-    try:
-        from bot.cli_staff import add_staff_commands
-    except ImportError:  # the console is optional while it is being built
-        add_staff_commands = None
-    if add_staff_commands is not None:
-        add_staff_commands(sub)
+    from bot.cli_staff import add_staff_commands
+
+    add_staff_commands(sub)
     return parser
 
 

@@ -1,0 +1,11 @@
+"""The counselor console (/console) and its JSON API (/api/v1)."""
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from bot.console.api import bp as api_bp
+    from bot.console.pages import bp as pages_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(pages_bp)

@@ -1,0 +1,108 @@
+// The console's pages: plain JS polling /api/v1 (no build step, nothing from outside).
+const Console = (() => {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const LABELS = {
+    who: {self: "本人", family: "家族", other: "その他"},
+    status: {pending: "送信待ち", sent: "送信済み", failed: "送信失敗", cancelled: "送信中止"},
+    sender: {user: "相談者", bot: "自動応答", counselor: "相談員", system: "記録"},
+  };
+  async function api(path, method = "GET", body) {
+    const opts = {method, headers: {"X-CSRF-Token": csrf}, credentials: "same-origin"};
+    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+    const r = await fetch("/api/v1" + path, opts);
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw Object.assign(new Error(data.error || r.status), {status: r.status});
+    return data;
+  }
+  const el = (tag, attrs = {}, text) => {
+    const e = document.createElement(tag);
+    Object.entries(attrs).forEach(([k, v]) => e.setAttribute(k, v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const minutes = s => s == null ? "" : `${Math.floor(s / 60)}分`;
+  function beep() {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const o = ctx.createOscillator(); o.frequency.value = 880; o.connect(ctx.destination);
+      o.start(); o.stop(ctx.currentTime + 0.3);
+    } catch (e) { /* no audio device: the visual alert stays */ }
+  }
+
+  function queuePage() {
+    const seen = new Set(); let first = true;
+    async function refresh() {
+      const data = await api("/queue");
+      const tbody = document.querySelector("#queue tbody"); tbody.replaceChildren();
+      let alarming = false;
+      for (const c of data.queue) {
+        const tr = el("tr", {"data-id": c.id, class: "risk-" + c.risk});
+        tr.append(el("td", {}, c.pseudonym + (c.returning ? "（再相談）" : "") + (c.training ? " [研修]" : "")));
+        const risk = el("td"); if (c.risk_label) risk.append(el("span", {class: "badge " + c.risk}, c.risk_label));
+        if (c.cues.length) risk.append(el("div", {class: "cues"}, c.cues.join("／")));
+        tr.append(risk);
+        const i = c.intake_labels;
+        tr.append(el("td", {}, `${i.who}・${i.age_band}・${i.area}・${i.concern}`));
+        tr.append(el("td", {}, minutes(c.waiting_seconds)));
+        const open = el("td"); open.append(el("a", {href: "/console/c/" + c.id, class: "open"}, "開く")); tr.append(open);
+        tbody.append(tr);
+        if (!seen.has(c.id) && !first && (c.risk === "high" || c.risk === "imminent")) alarming = true;
+        seen.add(c.id);
+      }
+      document.querySelector("#count").textContent = `${data.queue.length}件`;
+      const mine = document.querySelector("#mine"); mine.replaceChildren();
+      for (const c of data.mine) { const li = el("li"); li.append(el("a", {href: "/console/c/" + c.id}, c.pseudonym)); mine.append(li); }
+      if (alarming) { document.querySelector("#alert").hidden = false; beep(); }
+      first = false;
+    }
+    refresh(); setInterval(refresh, 2000);
+  }
+
+  function chatPage(cid) {
+    async function refresh() {
+      const c = await api("/consultations/" + cid);
+      document.querySelector("#title").textContent = `${c.pseudonym}（${c.state === "waiting" ? "待機中" : c.state === "active" ? "対応中" : c.state === "closed" ? "終了" : "受付中"}）`;
+      const risk = document.querySelector("#risk");
+      risk.textContent = c.risk_label ? `${c.risk_label}：${c.cues.join("／")}` : "";
+      risk.className = "risk " + c.risk;
+      const dl = document.querySelector("#intake"); dl.replaceChildren();
+      for (const [k, label] of [["who", "だれ"], ["age_band", "年代"], ["area", "地域"], ["concern", "内容"]]) {
+        dl.append(el("dt", {}, label), el("dd", {"data-field": k}, c.intake_labels[k]));
+      }
+      document.querySelector("#earlier").textContent = c.earlier.length ? `以前の相談 ${c.earlier.length}件（いつでも再開できます）` : "";
+      const ol = document.querySelector("#messages"); ol.replaceChildren();
+      for (const m of c.messages) {
+        const li = el("li", {class: "msg " + m.sender + " " + m.direction});
+        li.append(el("span", {class: "sender"}, LABELS.sender[m.sender] || m.sender));
+        li.append(el("span", {class: "text"}, m.text == null ? `（${m.kind}）` : m.text));
+        if (m.status) li.append(el("span", {class: "status " + m.status}, LABELS.status[m.status] || m.status));
+        ol.append(li);
+      }
+      const notes = document.querySelector("#notes"); notes.replaceChildren();
+      for (const n of c.notes) notes.append(el("li", {class: "note"}, `${n.by}：${n.text}`));
+      document.querySelector("#claimbox").hidden = c.state !== "waiting";
+    }
+    document.querySelector("#claim").onclick = async () => {
+      try { await api(`/consultations/${cid}/claim`, "POST", {}); } catch (e) { alert(e.message); }
+      refresh();
+    };
+    document.querySelector("#reply").onsubmit = async ev => {
+      ev.preventDefault(); const t = document.querySelector("#text");
+      try { await api(`/consultations/${cid}/messages`, "POST", {text: t.value}); t.value = ""; } catch (e) { alert(e.message); }
+      refresh();
+    };
+    document.querySelector("#noteform").onsubmit = async ev => {
+      ev.preventDefault(); const t = document.querySelector("#note");
+      await api(`/consultations/${cid}/notes`, "POST", {text: t.value}); t.value = ""; refresh();
+    };
+    document.querySelector("#closeform").onsubmit = async ev => {
+      ev.preventDefault();
+      const referral = document.querySelector("#referral").value || null;
+      try { await api(`/consultations/${cid}/close`, "POST", {disposition: document.querySelector("#disposition").value, referral}); }
+      catch (e) { alert(e.message); }
+      refresh();
+    };
+    refresh(); setInterval(refresh, 2000);
+  }
+  return {queuePage, chatPage};
+})();

@@ -1,0 +1,91 @@
+"""The human side of a consultation: a counselor claims it, writes, and closes it.
+
+Every message goes through the outbox (Outbound) in the same transaction as the state change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from flows import texts
+from flows.consultation import Outbound
+from flows.line_messages import postback_quick_replies
+from storage import consultations as consultation_repo
+from storage import messages as message_repo
+from storage.models import Consultation, Staff, Transfer
+
+DISPOSITIONS = {"continuing": "相談継続", "information": "情報提供", "referral": "紹介・リファー",
+                "emergency": "緊急対応", "dropped": "中断/離脱"}
+REFERRALS = {"family_association": "家族会", "regional_center": "ひきこもり地域支援センター",
+             "support_station": "地域若者サポートステーション", "peer_group": "当事者会・ピアサポート",
+             "ibasho": "居場所", "medical": "医療機関", "government": "行政窓口", "other": "その他"}
+
+
+class HandoffError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code  # conflict, limit, invalid, state
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_active: int
+
+
+def claim(session: Session, staff: Staff, consultation_id: int, now: datetime, limits: Limits) -> Consultation:
+    limit = staff.max_active or limits.max_active
+    if consultation_repo.active_count_for(session, staff.id) >= limit:
+        raise HandoffError("limit", f"同時に担当できるのは{limit}件までです")
+    if not consultation_repo.claim(session, consultation_id, staff.id, now):
+        raise HandoffError("conflict", "この相談はすでに他の相談員が担当しています")
+    c = session.get(Consultation, consultation_id)
+    assert c is not None
+    session.refresh(c)
+    out = Outbound(c.client, now, consultation=c)
+    out.say(texts.COUNSELOR_JOINED, kind="joined")
+    out.flush(session)
+    return c
+
+
+def counselor_message(session: Session, staff: Staff, c: Consultation, text: str, now: datetime) -> None:
+    text = text.strip()
+    if not text:
+        raise HandoffError("invalid", "メッセージが空です")
+    if c.state != "active" or c.counselor_id != staff.id:
+        raise HandoffError("state", "担当中の相談にだけ返信できます")
+    out = Outbound(c.client, now, consultation=c, sender="counselor", staff_id=staff.id)
+    out.say(text, kind="text")
+    out.flush(session)
+    c.last_counselor_message_at = now
+
+
+def transfer(session: Session, staff: Staff, c: Consultation, to: Staff, note: str | None, now: datetime) -> None:
+    if c.state != "active" or c.counselor_id != staff.id:
+        raise HandoffError("state", "担当中の相談だけ引き継げます")
+    session.add(Transfer(consultation_id=c.id, from_staff_id=staff.id, to_staff_id=to.id,
+                         to_organization_id=to.organization_id, note=note, created_at=now))
+    c.counselor_id = to.id
+
+
+def close(session: Session, staff: Staff, c: Consultation, disposition: str, referral: str | None,
+          now: datetime, *, survey: bool = True) -> None:
+    if disposition not in DISPOSITIONS:
+        raise HandoffError("invalid", "disposition must be one of " + ", ".join(DISPOSITIONS))
+    if disposition == "referral" and referral not in REFERRALS:
+        raise HandoffError("invalid", "referral must be one of " + ", ".join(REFERRALS))
+    if c.state == "closed":
+        raise HandoffError("state", "この相談はすでに終了しています")
+    c.state, c.closed_at, c.close_reason = "closed", now, "counselor"
+    c.disposition, c.referral, c.closed_by_id = disposition, referral if disposition == "referral" else None, staff.id
+    out = Outbound(c.client, now, consultation=c)
+    out.say(texts.CLOSING, kind="closing")
+    if survey:
+        items = [(label, f"survey={code}&c={c.id}") for code, label in texts.SURVEY_LABELS.items()]
+        out.add(postback_quick_replies(texts.SURVEY, items), "survey", texts.SURVEY)
+    out.flush(session)
+    message_repo.add(session, client_id=c.client_id, consultation_id=c.id, direction="out", sender="system",
+                     kind="notice", text=f"相談を終了しました（{DISPOSITIONS[disposition]}）", now=now,
+                     staff_id=staff.id)
