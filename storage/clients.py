@@ -65,3 +65,10 @@ def mark_blocked(client: Client, now: datetime) -> None:
     client.is_friend = False
     client.blocked_at = now
     client.line_user_id = None
+
+
+def mark_training(session: Session, key: bytes, line_user_id: str, now: datetime) -> Client:
+    """A scripted practice user: its consultations are marked and left out of statistics."""
+    client, _ = get_or_create(session, key, line_user_id, now)
+    client.is_training = True
+    return client

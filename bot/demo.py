@@ -1,0 +1,74 @@
+"""`tsunagu demo`: try Tsunagu without a LINE account — a fresh SQLite database, the sample
+consortium, demo staff, the LINE emulator and chat simulator, hours open around the clock."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.config import Settings
+
+DEMO_STAFF = [
+    # login, role, display name, password (local demo only; printed on start)
+    ("demo-counselor", "counselor", "相談員（デモ）", "demo-counselor-pass"),
+    ("demo-coordinator", "coordinator", "コーディネーター（デモ）", "demo-coordinator-pass"),
+    ("demo-admin", "admin", "管理者（デモ）", "demo-admin-pass"),
+]
+
+
+def demo_settings(host: str, port: int, database: str) -> Settings:
+    return Settings(
+        line_channel_secret=secrets.token_hex(16),
+        line_channel_access_token=secrets.token_urlsafe(32),
+        line_api_base_url=f"http://{host}:{port}/line-emulator",
+        line_emulator=True,
+        database_url=database,
+        secret_key=secrets.token_urlsafe(32),
+        service_hours="always",
+        areas=("札幌市", "旭川市", "函館市"),
+        session_cookie_secure=False,
+    )
+
+
+def prepare_database(database: str) -> None:
+    """A fresh database each run, with the sample consortium and demo staff."""
+    from bot.seed import seed_sample_consortium
+    from storage import consultations, staff
+    from storage.db import make_engine, make_session_factory
+    from storage.migrate import upgrade
+
+    if database.startswith("sqlite:///"):
+        path = Path(database.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    engine = make_engine(database)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    with make_session_factory(engine).begin() as db:
+        seed_sample_consortium(db, now)
+        org = consultations.ensure_default_organization(db, now)
+        for login, role, name, password in DEMO_STAFF:
+            staff.create(db, login, password, role, org, now, name)
+    engine.dispose()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from bot.cli import serve
+
+    prepare_database(args.database)
+    settings = demo_settings(args.host, args.port, args.database)
+    base = f"http://{args.host}:{args.port}"
+
+    def ready(app) -> None:  # noqa: ANN001
+        app.extensions["line_emulator"].webhook_url = base + "/callback"
+        print("\n  つなぐ demo is running (Ctrl+C to stop)\n")
+        print(f"  LINE simulator (be an anonymous user):  {base}/simulator/")
+        print(f"  Counselor console:                      {base}/console/")
+        print("  Demo accounts:")
+        for login, role, _, password in DEMO_STAFF:
+            print(f"    {login:<18} {password:<24} ({role})")
+        print(flush=True)
+
+    return serve(settings, args.host, args.port, on_ready=ready)
