@@ -1,0 +1,43 @@
+"""Training scenarios play scripted users through the real webhook; their consultations are marked."""
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import create_app
+from bot.simulator import EmulatorServer
+from bot.simulator.page import mark_training_user
+from bot.simulator.training import SCENARIOS, Runner, scenario
+from storage.models import Consultation
+from tests.test_cli import free_port
+
+
+@pytest.fixture
+def demo_like(settings, clock):
+    """The service with the emulator mounted in-process, served over HTTP like the demo."""
+    port = free_port()
+    app = create_app(replace(settings, line_emulator=True,
+                             line_api_base_url=f"http://127.0.0.1:{port}/line-emulator"), clock=clock)
+    server = EmulatorServer(app=app, port=port).start()
+    platform = app.extensions["line_emulator"]
+    platform.webhook_url = server.url + "/callback"
+    yield app, platform
+    server.stop()
+    app.extensions["tsunagu"].engine.dispose()
+
+
+@pytest.mark.parametrize("slug", [s.slug for s in SCENARIOS])
+def test_a_scenario_goes_through_intake_and_is_marked_as_training(demo_like, slug):
+    app, platform = demo_like
+    svc = app.extensions["tsunagu"]
+    pauses = []
+    runner = Runner(platform, sleep=pauses.append, before_first_event=lambda uid: mark_training_user(svc, uid))
+    user_id = runner.run(scenario(slug))
+    assert sum(pauses) > 60  # realistic delays, skipped here
+    with svc.sessions() as s:
+        c = s.scalar(select(Consultation))
+    assert c.is_training and c.state == "waiting"
+    assert platform.inbox(user_id)  # the scripted user really got the bot's answers
+    if slug == "discloses-intent":
+        assert c.risk_level in ("high", "imminent")
