@@ -43,7 +43,7 @@ def test_a_counselor_handles_a_consultation_end_to_end(app, live_url, browser, u
 
     page.fill("#text", "はじめまして。お話を聞かせてください。")
     page.click("#send")
-    page.wait_for_selector("text=送信済み")
+    page.wait_for_selector(".msg.counselor .status.sent", timeout=10_000)
     assert user.last_text == "はじめまして。お話を聞かせてください。"
 
     user.says("ありがとうございます。最近は昼夜逆転しています")
