@@ -38,6 +38,11 @@ class OutboxSender:
         self.clock = clock
         self._lock = threading.Lock()  # one sweep at a time per process; other processes are fine
 
+    def wait_idle(self) -> None:
+        """Return once no sweep is running in this process (used before shutting down)."""
+        with self._lock:
+            pass
+
     def send_due(self, limit: int = 50) -> int:
         """One sweep: send every row that is due. Returns how many rows were settled as sent."""
         sent = 0

@@ -130,6 +130,7 @@ def app(settings: Settings, clock: FrozenClock) -> Iterator[Any]:
     yield app
     svc = app.extensions["tsunagu"]
     svc.sender.stop()
+    svc.outbox.wait_idle()  # a send started after a response may still hold a connection
     svc.gateway.close()
     svc.engine.dispose()
 

@@ -25,6 +25,7 @@ def demo_like(settings, clock):
     platform.webhook_url = server.url + "/callback"
     yield app, platform
     server.stop()
+    app.extensions["tsunagu"].outbox.wait_idle()
     app.extensions["tsunagu"].engine.dispose()
 
 

@@ -27,6 +27,7 @@ def demo_url(settings, clock):
     yield server.url
     server.stop()
     app.extensions["tsunagu"].sender.stop()
+    app.extensions["tsunagu"].outbox.wait_idle()
     app.extensions["tsunagu"].engine.dispose()
 
 
