@@ -95,6 +95,8 @@ def test_no_line_user_id_in_the_logs(user, caplog):
     user.taps("同意して進む")
     assert caplog.records, "the service logs its work"
     assert all(user.user_id not in r.getMessage() for r in caplog.records)
+    # and no profile is ever fetched: the service only replies and pushes
+    assert not [c for c in user.platform.api_calls() if "/profile" in c.path]
 
 
 def test_healthz_reports_the_database(client):
