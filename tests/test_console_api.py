@@ -158,3 +158,25 @@ def test_two_claims_at_once_exactly_one_wins(app, database_url, user, clock):
         t.join()
     engine.dispose()
     assert sorted(results) == [False, True]
+
+
+def test_a_consultation_is_transferred_to_another_counselor_with_a_note(client, user, make_staff):
+    auth, other = make_staff(), make_staff("counselor2")
+    finish_intake(user)
+    cid = client.get("/api/v1/queue", headers=auth).json["queue"][0]["id"]
+    client.post(f"/api/v1/consultations/{cid}/claim", headers=auth)
+    r = client.post(f"/api/v1/consultations/{cid}/transfer", headers=auth,
+                    json={"to": "counselor2", "note": "夜の担当へ"})
+    assert r.status_code == 200 and r.json["counselor"] == "counselor2"
+    assert client.post(f"/api/v1/consultations/{cid}/messages", headers=auth, json={"text": "x"}).status_code == 409
+    reply = client.post(f"/api/v1/consultations/{cid}/messages", headers=other, json={"text": "引き継ぎました"})
+    assert reply.status_code == 201
+    assert user.last_text == "引き継ぎました"
+
+
+def test_coordinators_manage_canned_replies_and_counselors_use_them(client, make_staff):
+    counselor, coordinator = make_staff(), make_staff("coord", role="coordinator")
+    assert client.post("/api/v1/canned", headers=counselor, json={"title": "t", "text": "x"}).status_code == 403
+    r = client.post("/api/v1/canned", headers=coordinator, json={"title": "あいさつ", "text": "こんばんは。"})
+    assert r.status_code == 201
+    assert [c["title"] for c in client.get("/api/v1/canned", headers=counselor).json["canned"]] == ["あいさつ"]

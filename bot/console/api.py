@@ -124,3 +124,47 @@ def close(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
 @bp.errorhandler(404)
 def _error(exc) -> tuple[Response, int]:  # noqa: ANN001
     return jsonify(error=getattr(exc, "description", "error")), exc.code
+
+
+@bp.post("/consultations/<int:cid>/transfer")
+@_unit
+def transfer(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
+    c = _consultation(db, staff, cid)
+    body = _body()
+    from storage import staff as staff_repo
+
+    to = staff_repo.by_login(db, str(body.get("to", "")))
+    if to is None or to.id == staff.id:
+        abort(400, "to: the login of another active staff member")
+    if not may_see(to, c):
+        abort(403)
+    note = body.get("note")
+    handoff.transfer(db, staff, c, to, note if isinstance(note, str) else None, now)
+    audit.record(db, staff.id, "transfer", now, consultation_id=c.id, detail=f"to {to.login}", ip=request.remote_addr)
+    return jsonify(views.summary(db, c, now))
+
+
+@bp.get("/canned")
+@_unit
+def canned(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
+    from storage.canned import for_organization
+
+    return jsonify(canned=[{"id": r.id, "title": r.title, "text": r.text}
+                           for r in for_organization(db, staff.organization_id)])
+
+
+@bp.post("/canned")
+@_unit
+def add_canned(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
+    if staff.role not in ("coordinator", "admin"):
+        abort(403)
+    body = _body()
+    title, text = body.get("title"), body.get("text")
+    if not (isinstance(title, str) and title.strip() and isinstance(text, str) and text.strip()):
+        abort(400, "title and text required")
+    from storage.models import CannedReply
+
+    db.add(CannedReply(organization_id=staff.organization_id, title=title.strip()[:80], text=text.strip()[:5000],
+                       created_at=now))
+    audit.record(db, staff.id, "canned_add", now, ip=request.remote_addr)
+    return jsonify(ok=True), 201

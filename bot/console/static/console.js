@@ -82,6 +82,19 @@ const Console = (() => {
       for (const n of c.notes) notes.append(el("li", {class: "note"}, `${n.by}：${n.text}`));
       document.querySelector("#claimbox").hidden = c.state !== "waiting";
     }
+    api("/canned").then(d => {
+      const sel = document.querySelector("#canned");
+      d.canned.forEach(r => { const o = el("option", {value: r.text}, r.title); sel.append(o); });
+      sel.onchange = () => { if (sel.value) document.querySelector("#text").value = sel.value; sel.value = ""; };
+    });
+    document.querySelector("#transferform").onsubmit = async ev => {
+      ev.preventDefault();
+      try {
+        await api(`/consultations/${cid}/transfer`, "POST",
+          {to: document.querySelector("#transfer-to").value, note: document.querySelector("#transfer-note").value});
+      } catch (e) { alert(e.message); }
+      refresh();
+    };
     document.querySelector("#claim").onclick = async () => {
       try { await api(`/consultations/${cid}/claim`, "POST", {}); } catch (e) { alert(e.message); }
       refresh();
