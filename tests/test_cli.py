@@ -32,6 +32,15 @@ def wait_for(url: str, seconds: float = 20) -> int:
     raise AssertionError(f"{url} did not answer within {seconds}s")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Ctrl+C, as an operator would; kill only if it does not stop."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def test_serve_runs_the_app_on_sqlite_with_migrations_and_health(tmp_path):
     port = free_port()
     db = tmp_path / "serve.db"
@@ -52,11 +61,7 @@ def test_serve_runs_the_app_on_sqlite_with_migrations_and_health(tmp_path):
         except urllib.error.HTTPError as exc:
             assert exc.code == 400
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_serve_refuses_to_start_without_line_credentials_and_names_them(tmp_path):

@@ -1,14 +1,13 @@
 """The README's run command brings up the demo; the emulator exists only when turned on."""
 
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from bot.app import create_app
-from tests.test_cli import free_port, wait_for
+from tests.test_cli import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,11 +25,7 @@ def test_tsunagu_demo_serves_health_simulator_and_console(tmp_path):
         assert wait_for(base + "/simulator/") == 200
         assert wait_for(base + "/console/login") == 200
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_with_the_emulator_off_neither_the_simulator_nor_its_endpoints_exist(client):
