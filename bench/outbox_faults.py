@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import create_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.simulator import EmulatorServer, LinePlatform  # noqa: E402
+from linesim import EmulatorServer, LinePlatform  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 

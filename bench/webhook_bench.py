@@ -24,7 +24,7 @@ from waitress import create_server  # noqa: E402
 
 from bot.app import create_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.simulator import EmulatorServer, LinePlatform  # noqa: E402
+from linesim import EmulatorServer, LinePlatform  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Tsunagu's web side. `bot:create_app()` is the WSGI app factory (e.g. for gunicorn).
 
-Imported lazily so that `bot.simulator` (the LINE emulator) loads without the whole service.
+Imported lazily so that `linesim` (the LINE emulator) loads without the whole service.
 """
 
 from typing import Any

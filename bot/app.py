@@ -88,6 +88,6 @@ def _register_optional(app: Flask, settings: Settings) -> None:
 
     register_console(app)
     if settings.line_emulator:
-        from bot.emulated import mount_emulator
+        from linesim.mount import mount_emulator
 
         mount_emulator(app, settings)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.simulator import EmulatorServer, LinePlatform
+from linesim import EmulatorServer, LinePlatform
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import Base

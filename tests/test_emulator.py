@@ -43,7 +43,7 @@ from linebot.v3.webhooks import (
     UnfollowEvent,
 )
 
-from bot.simulator import EmulatorServer, LinePlatform, create_blueprint
+from linesim import EmulatorServer, LinePlatform, create_blueprint
 
 SECRET = "emulator-test-secret"
 TOKEN = "emulator-test-token"

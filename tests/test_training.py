@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.simulator import EmulatorServer
-from bot.simulator.page import mark_training_user
-from bot.simulator.training import SCENARIOS, Runner, scenario
+from linesim import EmulatorServer
+from linesim.page import mark_training_user
+from linesim.training import SCENARIOS, Runner, scenario
 from storage.models import Consultation
 from tests.test_cli import free_port
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.simulator import EmulatorServer
+from linesim import EmulatorServer
 from tests.conftest import require_or_skip
 
 CHROMIUM = "/usr/bin/chromium"

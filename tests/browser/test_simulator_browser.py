@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bot.app import create_app
-from bot.simulator import EmulatorServer
+from linesim import EmulatorServer
 from storage import consultations as consultation_repo
 from storage import staff as staff_repo
 from tests.test_cli import free_port

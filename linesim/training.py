@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.simulator.platform import LinePlatform
+from linesim.platform import LinePlatform
 
 
 @dataclass(frozen=True)

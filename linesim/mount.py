@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import Flask, request
 
 from bot.config import Settings
-from bot.simulator import LinePlatform, create_blueprint
-from bot.simulator.page import create_page_blueprint
+from linesim import LinePlatform, create_blueprint
+from linesim.page import create_page_blueprint
 
 PREFIX = "/line-emulator"
 

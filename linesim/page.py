@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
-from bot.simulator.platform import LinePlatform
-from bot.simulator.training import SCENARIOS, Runner, scenario
+from linesim.platform import LinePlatform
+from linesim.training import SCENARIOS, Runner, scenario
 
 
 def create_page_blueprint(platform: LinePlatform) -> Blueprint:

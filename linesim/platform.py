@@ -2,7 +2,7 @@
 
 One `LinePlatform` is one channel (secret + access token). Both directions go over real HTTP:
 `deliver()` POSTs signed webhook bodies to the bot, and `handle_api()` answers the bot's Messaging
-API calls (served by `bot.simulator.api`). All state sits behind one lock; nothing that waits (a
+API calls (served by `linesim.api`). All state sits behind one lock; nothing that waits (a
 stall, a webhook POST) ever holds it, so the bot may call the API while its webhook is being served.
 """
 
@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
-from bot.simulator.events import message_content, new_opaque_token, new_reply_token, new_user_id, user_event
-from bot.simulator.messages import QUOTABLE_TYPES, bad_request, phone_view, validate_messages
+from linesim.events import message_content, new_opaque_token, new_reply_token, new_user_id, user_event
+from linesim.messages import QUOTABLE_TYPES, bad_request, phone_view, validate_messages
 
 Clock = Callable[[], datetime]
 Poster = Callable[[str, bytes, dict[str, str]], int]

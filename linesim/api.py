@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 
-from bot.simulator.platform import LinePlatform, UnknownUserError
+from linesim.platform import LinePlatform, UnknownUserError
 
 API_METHODS = ["GET", "POST", "PUT", "DELETE"]
 

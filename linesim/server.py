@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from bot.simulator.api import create_emulator_app
-from bot.simulator.platform import LinePlatform
+from linesim.api import create_emulator_app
+from linesim.platform import LinePlatform
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

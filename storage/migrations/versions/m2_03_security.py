@@ -1,0 +1,22 @@
+"""milestone 2: security (reserved slot in a fixed chain, so parallel work never forks the history)
+
+Revision ID: m2_03_security
+Revises: m2_02_safety
+"""
+from alembic import op
+import sqlalchemy as sa
+import storage.models
+
+
+revision = 'm2_03_security'
+down_revision = 'm2_02_safety'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

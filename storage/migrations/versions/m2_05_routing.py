@@ -1,0 +1,22 @@
+"""milestone 2: routing (reserved slot in a fixed chain, so parallel work never forks the history)
+
+Revision ID: m2_05_routing
+Revises: m2_04_stats
+"""
+from alembic import op
+import sqlalchemy as sa
+import storage.models
+
+
+revision = 'm2_05_routing'
+down_revision = 'm2_04_stats'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

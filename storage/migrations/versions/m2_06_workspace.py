@@ -1,0 +1,22 @@
+"""milestone 2: workspace (reserved slot in a fixed chain, so parallel work never forks the history)
+
+Revision ID: m2_06_workspace
+Revises: m2_05_routing
+"""
+from alembic import op
+import sqlalchemy as sa
+import storage.models
+
+
+revision = 'm2_06_workspace'
+down_revision = 'm2_05_routing'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
