@@ -44,14 +44,22 @@ class Policy:
     reply_token_ttl: timedelta = timedelta(seconds=50)  # LINE's tokens last about a minute; keep a margin
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A LINE reply token and the moment it stops being worth trying (counted from the event's own
+    timestamp, not from when we got round to processing it)."""
+
+    token: str
+    expires_at: datetime
+
+
 @dataclass
 class Outbound:
     """What the bot says during one unit of work; flushed to the outbox as one batch (one reply)."""
 
     client: Client
     now: datetime
-    reply_token: str | None = None
-    reply_ttl: timedelta = timedelta(seconds=50)
+    reply: Reply | None = None
     consultation: Consultation | None = None
     priority: int = 0
     sender: str = "bot"  # bot or counselor: who the console shows as the author
@@ -73,8 +81,8 @@ class Outbound:
         consultation_id = self.consultation.id if self.consultation else None
         rows = outbox_repo.enqueue(
             session, self.client, [m for m, _, _ in self.items], self.now,
-            consultation_id=consultation_id, reply_token=self.reply_token,
-            reply_token_expires_at=self.now + self.reply_ttl if self.reply_token else None,
+            consultation_id=consultation_id, reply_token=self.reply.token if self.reply else None,
+            reply_token_expires_at=self.reply.expires_at if self.reply else None,
             priority=self.priority,
         )
         for row, indexes in rows:
@@ -91,11 +99,11 @@ class Outbound:
 
 
 def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime,
-              reply_token: str | None) -> Outbound:
+              reply: Reply | None) -> Outbound:
     client, created = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     returning = not created and client.followed_at is not None
     client_repo.mark_followed(client, line_user_id, now)
-    out = Outbound(client, now, reply_token, policy.reply_token_ttl)
+    out = Outbound(client, now, reply)
     template = texts.GREETING_AGAIN if returning else texts.GREETING
     out.say(template.format(hours=policy.hours.label()), kind="greeting")
     out.flush(session)
@@ -119,9 +127,9 @@ def on_unfollow(session: Session, policy: Policy, line_user_id: str, now: dateti
 
 
 def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now: datetime,
-            reply_token: str | None) -> Outbound:
+            reply: Reply | None) -> Outbound:
     client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
-    out = Outbound(client, now, reply_token, policy.reply_token_ttl)
+    out = Outbound(client, now, reply)
     consultation = consultation_repo.open_for_client(session, client.id)
     assessment = assess(text)
 
@@ -158,10 +166,10 @@ def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now:
 
 
 def on_non_text(session: Session, policy: Policy, line_user_id: str, kind: str, now: datetime,
-                reply_token: str | None) -> Outbound:
+                reply: Reply | None) -> Outbound:
     """A sticker, image, file…: kept as a record (its content is not stored), answered by state."""
     client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
-    out = Outbound(client, now, reply_token, policy.reply_token_ttl)
+    out = Outbound(client, now, reply)
     consultation = consultation_repo.open_for_client(session, client.id)
     if consultation is None and not policy.hours.is_open(now):
         _outside_hours(policy, client, out, now)
@@ -183,10 +191,10 @@ def on_non_text(session: Session, policy: Policy, line_user_id: str, kind: str, 
 
 
 def on_postback(session: Session, policy: Policy, line_user_id: str, data: str, now: datetime,
-                reply_token: str | None) -> Outbound:
+                reply: Reply | None) -> Outbound:
     """Postbacks carry the closing survey: `survey=<answer>&c=<consultation id>`."""
     client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
-    out = Outbound(client, now, reply_token, policy.reply_token_ttl)
+    out = Outbound(client, now, reply)
     fields = dict(part.split("=", 1) for part in data.split("&") if "=" in part)
     answer, cid = fields.get("survey"), fields.get("c", "")
     if answer in texts.SURVEY_LABELS and cid.isdigit():

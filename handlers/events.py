@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from linebot.v3.webhooks import (
     Event,
@@ -25,17 +26,31 @@ from handlers.context import HandlerContext
 log = logging.getLogger(__name__)
 
 
+def reply_of(ctx: HandlerContext, event: Event) -> domain.Reply | None:
+    """The event's reply token with its deadline. LINE's clock starts at the event's `timestamp`
+    (milliseconds), so a redelivered or late-processed event has less time left, not a fresh minute."""
+    token = getattr(event, "reply_token", None)
+    if not token:
+        return None
+    ttl = ctx.policy.reply_token_ttl
+    expires = ctx.now + ttl
+    stamp = getattr(event, "timestamp", None)
+    if isinstance(stamp, int) and stamp > 0:
+        expires = min(expires, datetime.fromtimestamp(stamp / 1000, UTC) + ttl)
+    return domain.Reply(token, expires)
+
+
 def handle_message(ctx: HandlerContext, event: MessageEvent) -> None:
     user_id = event.source.user_id
     if isinstance(event.message, TextMessageContent):
-        domain.on_text(ctx.session, ctx.policy, user_id, event.message.text, ctx.now, event.reply_token)
+        domain.on_text(ctx.session, ctx.policy, user_id, event.message.text, ctx.now, reply_of(ctx, event))
     else:
         domain.on_non_text(ctx.session, ctx.policy, user_id, event.message.type or "other", ctx.now,
-                           event.reply_token)
+                           reply_of(ctx, event))
 
 
 def handle_follow(ctx: HandlerContext, event: FollowEvent) -> None:
-    domain.on_follow(ctx.session, ctx.policy, event.source.user_id, ctx.now, event.reply_token)
+    domain.on_follow(ctx.session, ctx.policy, event.source.user_id, ctx.now, reply_of(ctx, event))
 
 
 def handle_unfollow(ctx: HandlerContext, event: UnfollowEvent) -> None:
@@ -44,7 +59,7 @@ def handle_unfollow(ctx: HandlerContext, event: UnfollowEvent) -> None:
 
 def handle_postback(ctx: HandlerContext, event: PostbackEvent) -> None:
     domain.on_postback(ctx.session, ctx.policy, event.source.user_id, event.postback.data or "", ctx.now,
-                       event.reply_token)
+                       reply_of(ctx, event))
 
 
 HANDLERS: dict[type, Callable[[HandlerContext, Event], None]] = {
