@@ -32,6 +32,9 @@ class Assessment:
     level: RiskLevel
     cues: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
+    # The person at risk is someone else (a son, a husband…): the writer is a family member or
+    # friend, and needs wording and contacts for the one who reports, not the one at risk.
+    about_other: bool = False
 
     @property
     def is_crisis(self) -> bool:
