@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from storage.models import Client, Consultation, Organization
+from storage.models import Client, Consultation, Organization, Staff
 
 OPEN_STATES = ("intake", "waiting", "active")
 
@@ -105,14 +105,37 @@ def expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[C
     ))
 
 
-def claim(session: Session, consultation_id: int, staff_id: int, now: datetime) -> bool:
-    """Exactly one counselor wins: a conditional UPDATE that only a waiting consultation matches."""
+def claim(session: Session, consultation_id: int, staff_id: int, now: datetime, *, limit: int | None = None) -> bool:
+    """Exactly one counselor wins: a conditional UPDATE that only a waiting consultation matches, and,
+    with `limit`, only while the counselor holds fewer than `limit` active consultations (counted in
+    the same statement; call `lock_staff` first so one counselor's claims run one after another)."""
+    stmt = update(Consultation).where(Consultation.id == consultation_id, Consultation.state == "waiting")
+    if limit is not None:
+        stmt = stmt.where(_active_count(staff_id) < limit)
+    result = session.execute(stmt.values(state="active", counselor_id=staff_id, claimed_at=now))
+    return result.rowcount == 1
+
+
+def reassign(session: Session, consultation_id: int, from_staff_id: int, to_staff_id: int, *, limit: int) -> bool:
+    """Move an active consultation to another counselor only while they hold fewer than `limit`."""
     result = session.execute(
         update(Consultation)
-        .where(Consultation.id == consultation_id, Consultation.state == "waiting")
-        .values(state="active", counselor_id=staff_id, claimed_at=now)
+        .where(Consultation.id == consultation_id, Consultation.state == "active",
+               Consultation.counselor_id == from_staff_id, _active_count(to_staff_id) < limit)
+        .values(counselor_id=to_staff_id)
     )
     return result.rowcount == 1
+
+
+def lock_staff(session: Session, staff_id: int) -> None:
+    """Serialize changes to one counselor's load: a row lock on PostgreSQL (SQLite has one writer anyway)."""
+    session.execute(select(Staff.id).where(Staff.id == staff_id).with_for_update())
+
+
+def _active_count(staff_id: int):  # noqa: ANN202
+    other = aliased(Consultation)
+    return (select(func.count()).select_from(other)
+            .where(other.state == "active", other.counselor_id == staff_id).scalar_subquery())
 
 
 def active_count_for(session: Session, staff_id: int) -> int:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -80,7 +79,6 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(20))  # counselor, coordinator, admin
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     password_hash: Mapped[str] = mapped_column(String(255))
-    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     max_active: Mapped[int | None] = mapped_column(Integer)  # per-person override of the setting
     created_at: Mapped[datetime]
@@ -295,13 +293,45 @@ class AuditEvent(Base):
     staff: Mapped[Staff | None] = relationship()
 
 
-class LoginAttempt(Base):
-    """Failed logins, for rate limiting across processes."""
+class Throttle(Base):
+    """A counter for login backoff and API rate limits, counted with one atomic upsert (storage/throttle.py)."""
 
-    __tablename__ = "login_attempts"
-    __table_args__ = (UniqueConstraint("key", "window_start"),)
+    __tablename__ = "throttles"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200))  # login or IP
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # login:NAME, ip:ADDRESS, api:TOKEN_ID
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime]
-    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime | None]  # set while a backoff is running
+
+
+class StaffSession(Base):
+    """A console login. The cookie holds a random token; only its hash is stored. Ending the row ends the
+    session everywhere at once (logout, disable, password change); idle and absolute limits are checked."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(20))  # logout, disabled, password, idle, expired
+
+
+class ApiToken(Base):
+    """A personal API token (only its hash is kept); it expires and can be revoked."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    staff: Mapped[Staff] = relationship()

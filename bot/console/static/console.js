@@ -119,3 +119,10 @@ const Console = (() => {
   }
   return {queuePage, chatPage};
 })();
+
+// Start the page's script from data in the page (the CSP allows no inline script).
+(() => {
+  const chat = document.querySelector("section.chat[data-cid]");
+  if (chat) Console.chatPage(Number(chat.dataset.cid));
+  else if (document.querySelector("#queue")) Console.queuePage();
+})();
