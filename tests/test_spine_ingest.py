@@ -175,7 +175,8 @@ def test_one_users_events_always_go_to_the_same_worker(settings, clock, line):
     pool.start()
     try:
         for n in range(200):
-            pool.submit(n, f"U{n % 10:032d}")
+            user_id = f"U{n % 10:032d}"
+            pool.submit(user_id, n, user_id)
         assert pool.wait_idle(timeout=10)
     finally:
         pool.stop()

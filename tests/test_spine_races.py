@@ -109,7 +109,7 @@ def test_an_events_transaction_starts_with_its_users_lock(app, user, monkeypatch
     calls = []
     real_serialize, real_claim = process.serialize, inbox.claim
     monkeypatch.setattr(process, "serialize", lambda s, key: (calls.append(("lock", key)), real_serialize(s, key)))
-    monkeypatch.setattr(inbox, "claim", lambda s, i: (calls.append(("claim", i)), real_claim(s, i))[1])
+    monkeypatch.setattr(inbox, "claim", lambda s, i, now: (calls.append(("claim", i)), real_claim(s, i, now))[1])
     user.says("こんにちは")
     key = process.lock_key(app.extensions["tsunagu"].policy, user.user_id)
     assert [c[0] for c in calls] == ["lock", "claim"] and calls[0][1] == key
