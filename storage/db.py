@@ -20,7 +20,9 @@ SERIALIZED = {"tsunagu_begin": "IMMEDIATE"}  # execution option read by the SQLi
 NEW_OUTBOX_IDS = "new_outbox_ids"  # session.info key: outbox rows inserted by this session
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
+    """`threads`: how many worker threads beyond the web server's may hold a connection at once
+    (the event workers); the PostgreSQL pool grows by that many so none waits for a connection."""
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, hide_parameters=True,
                                connect_args={"check_same_thread": False, "timeout": 30})
@@ -55,7 +57,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, max_overflow=10 + threads)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
