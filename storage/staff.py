@@ -186,3 +186,11 @@ def revoke_token(session: Session, token_id: int, now: datetime) -> bool:
     result = session.execute(update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
                              .values(revoked_at=now))
     return result.rowcount == 1
+
+
+def purge_sessions(session: Session, now: datetime, older_than: timedelta) -> int:
+    """Session rows that can never be used again (ended, or past the absolute lifetime) are dropped."""
+    from sqlalchemy import delete
+
+    result = session.execute(delete(StaffSession).where(StaffSession.created_at < now - older_than))
+    return result.rowcount

@@ -86,3 +86,13 @@ def count(session: Session, key: str, now: datetime, *, window: timedelta, limit
         left = (started + window - now).total_seconds()
         return Verdict(False, attempts=attempts, retry_after=max(1, int(left + 0.999)))
     return Verdict(True, attempts=attempts)
+
+
+def purge(session: Session, now: datetime, older_than: timedelta) -> int:
+    """Drop counters that are quiet (no attempt in `older_than`, no backoff running): made-up logins
+    and old addresses do not pile up."""
+    result = session.execute(
+        Throttle.__table__.delete().where(Throttle.window_start < now - older_than,
+                                          (Throttle.next_try_at.is_(None)) | (Throttle.next_try_at < now))
+    )
+    return result.rowcount

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.cli import main
@@ -137,3 +137,23 @@ def test_failures_behind_a_trusted_proxy_count_per_real_address(settings, clock)
         assert attempt("198.51.100.7", "counselor1", PASSWORD) == 302  # another person behind the same proxy
     finally:
         app.extensions["tsunagu"].engine.dispose()
+
+
+def test_quiet_counters_and_dead_sessions_are_purged(app, client, counselor, clock):
+    from bot.jobs import purge_security_records
+    from storage.models import StaffSession, Throttle
+
+    login(client)  # a session row and counters (login:, ip:)
+    for _ in range(5):
+        login(client, name="someone-else", password="wrong password!")  # a backoff starts
+    svc = app.extensions["tsunagu"]
+    assert purge_security_records(svc) == 0  # everything is recent
+    clock.advance(hours=2)
+    with svc.sessions() as db:
+        keys_before = set(db.scalars(select(Throttle.key)))
+    assert purge_security_records(svc) == len(keys_before)  # quiet for 2 h, backoff long over
+    clock.advance(hours=12)
+    assert purge_security_records(svc) == 1  # the session, past its absolute lifetime
+    with svc.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(StaffSession)) == 0
+        assert db.scalar(select(func.count()).select_from(Throttle)) == 0
