@@ -111,10 +111,11 @@ def _claim(session: Session, conditions: list[Any], values: dict[str, Any], limi
     PostgreSQL, the writer lock on SQLite, and the conditions re-checked on the row itself. A row another
     run (or a user's message being processed) holds is skipped; one it already took no longer matches.
     Returns the taken rows, freshly loaded."""
-    pick = (select(Consultation.id).where(*conditions).order_by(Consultation.id).limit(limit)
-            .with_for_update(skip_locked=True, of=Consultation).correlate(None))
+    picked = (select(Consultation.id).where(*conditions).order_by(Consultation.id).limit(limit)
+              .with_for_update(skip_locked=True, of=Consultation).correlate(None)
+              .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))  # runs once, never rescanned
     ids = list(session.scalars(
-        update(Consultation).where(Consultation.id.in_(pick), *conditions).values(**values)
+        update(Consultation).where(Consultation.id.in_(select(picked.c.id)), *conditions).values(**values)
         .returning(Consultation.id).execution_options(synchronize_session=False)))
     if not ids:
         return []

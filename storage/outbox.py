@@ -1,11 +1,12 @@
 """Repository: the durable outbox. Rows are written with the state change that caused them and
 claimed by senders with a conditional UPDATE, so any number of sender processes may run.
 
-`claim_due` leases many rows in one statement: `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
-LOCKED) AND <still claimable> RETURNING …` on PostgreSQL (a row another sender is claiming is
-skipped, and one it claimed meanwhile fails the re-checked condition); on SQLite the same UPDATE runs
-under the database's single writer lock. Only a user's earliest pending row is ever claimable, so two
-rows of one user are never in flight at once, in any process, and a user never reads out of order.
+`claim_due` leases many rows in one statement. On PostgreSQL: `WITH picked AS MATERIALIZED (SELECT …
+FOR UPDATE SKIP LOCKED) UPDATE … WHERE id IN picked AND <still claimable> RETURNING …`: a row another
+sender is claiming is skipped, and one it claimed meanwhile fails the re-checked condition. On SQLite
+the same UPDATE runs under the database's single writer lock. Only a user's earliest pending row is
+ever claimable, so two rows of one user are never in flight at once, in any process, and a user never
+reads out of order.
 """
 
 from __future__ import annotations
@@ -166,11 +167,14 @@ def claim_due(session: Session, now: datetime, lease: timedelta, *, limit: int, 
     pick = select(OutboxMessage.id).where(*_claimable(now, give_up_after), _not_held_back())
     if ids is not None:
         pick = pick.where(OutboxMessage.id.in_(list(ids)))
-    pick = (pick.order_by(OutboxMessage.priority.desc(), OutboxMessage.id).limit(limit)
-            .with_for_update(skip_locked=True, of=OutboxMessage).correlate(None))
+    # A materialized CTE: the locking subquery runs exactly once. Inlined into the UPDATE, PostgreSQL
+    # may rescan it, skip the rows this very statement just locked and updated, and take more than `limit`.
+    picked = (pick.order_by(OutboxMessage.priority.desc(), OutboxMessage.id).limit(limit)
+              .with_for_update(skip_locked=True, of=OutboxMessage).correlate(None)
+              .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(pick), *_claimable(now, give_up_after))
+        .where(OutboxMessage.id.in_(select(picked.c.id)), *_claimable(now, give_up_after))
         .values(claimed_until=now + lease, claim_token=token)
         .returning(*_CLAIM_COLUMNS)
         .execution_options(synchronize_session=False)

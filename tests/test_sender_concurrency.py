@@ -114,6 +114,52 @@ def test_two_senders_claiming_at_the_same_moment_never_claim_one_row_twice(app, 
     assert len(both) == 30 and len(set(both)) == 30  # every row claimed, none by both
 
 
+def test_a_claim_that_meets_another_senders_open_claim_never_takes_its_rows(app, make_user, line, clock,
+                                                                          database_url):
+    """Sender A has claimed rows and not committed yet; sender B claims meanwhile. B must neither take
+    A's rows (after A commits) nor, on PostgreSQL, wait for A: it skips them and takes the others."""
+    backlog(app, make_user, clock, users=10, per_user=1)
+    engine = make_engine(database_url)
+    other, eb, gb = own_sender(database_url, line.url, clock)
+    got_b: list[int] = []
+    b_done = threading.Event()
+
+    def claim_b():
+        got_b.extend(j.row.id for j in other.claim(10))
+        b_done.set()
+
+    try:
+        with make_session_factory(engine).begin() as session:  # A's transaction stays open
+            got_a = [r.id for r in outbox_repo.claim_due(session, clock(), timedelta(seconds=60), limit=5,
+                                                         give_up_after=GIVE_UP_AFTER)]
+            thread = threading.Thread(target=claim_b)
+            thread.start()
+            b_done.wait(2.0)  # bounded: SKIP LOCKED answers at once; a blocking claim would still be waiting
+            finished_before_a_committed = b_done.is_set()
+        thread.join(timeout=30)
+    finally:
+        gb.close()
+        eb.dispose()
+        engine.dispose()
+    assert len(got_a) == 5 and not set(got_a) & set(got_b)
+    if engine.dialect.name == "postgresql":
+        assert finished_before_a_committed and len(got_b) == 5  # skipped A's locked rows, took the rest
+
+
+def test_a_sender_whose_lease_was_taken_over_cannot_overwrite_the_row(app, make_user, line, clock):
+    [p] = backlog(app, make_user, clock, users=1, per_user=1)
+    svc = app.extensions["tsunagu"]
+    slow = OutboxSender(svc.sessions, svc.gateway, clock)
+    [job] = slow.claim(1)  # then it hangs longer than its lease
+    clock.advance(seconds=61)
+    assert svc.outbox.send_due() == 1 and p.texts == ["#0"]
+    from bot.line_client import SendResult
+
+    slow.settle([sender_mod.Outcome(job, SendResult("retry", 500, "HTTP 500"), "push")])
+    [row] = unsent(app) or [r for r in rows(app) if r.id == job.row.id]
+    assert row.status == "sent" and row.attempts == 1  # the late settle changed nothing
+
+
 def test_two_senders_with_their_own_engines_send_every_row_once_and_in_order(app, make_user, line, clock,
                                                                           database_url):
     people = backlog(app, make_user, clock, users=12, per_user=4)
