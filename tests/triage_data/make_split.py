@@ -1,8 +1,10 @@
 """One-off assembly of the labelled set (kept for provenance): the 310 seed messages plus the
 family-organised sources in src/, written to messages.tsv with a frozen dev/test split.
 
-The split is a pure function of the text (see `split_of`), stratified by family: within each family
-the items are ordered by the SHA-256 of their text and the first 40% go to `test`.
+The split is a pure function of the text (see `assign`), stratified by family: within each family
+the items are ordered by the SHA-256 of their text and the first 40% go to `test`. Messages written
+after the split was frozen (src/dev_*.txt, source `dev-extra`) always go to dev, so the test part
+never changes.
 """
 
 from __future__ import annotations
@@ -83,15 +85,18 @@ def main() -> None:
                 level = "high"
             family, other = seed_family(level, text)
             rows.append({"level": level, "family": family, "about_other": int(other), "source": "seed", "text": text})
+    extra: list[dict] = []
     for path in sorted((HERE / "src").glob("*.txt")):
+        target = extra if path.name.startswith("dev_") else rows
+        source = "dev-extra" if path.name.startswith("dev_") else "new"
         family = ""
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("## "):
                 family = line[3:].strip()
             elif "|" in line:
                 code, text = line.split("|", 1)
-                rows.append({"level": LEVEL[code[0]], "family": family, "about_other": int(code.endswith("o")),
-                             "source": "new", "text": text.strip()})
+                target.append({"level": LEVEL[code[0]], "family": family, "about_other": int(code.endswith("o")),
+                               "source": source, "text": text.strip()})
     seen: set[str] = set()
     unique = []
     for r in rows:
@@ -100,11 +105,19 @@ def main() -> None:
             seen.add(key)
             unique.append(r)
     assign(unique)
+    for r in extra:
+        key = unicodedata.normalize("NFKC", r["text"])
+        if key not in seen:
+            seen.add(key)
+            r["split"] = "dev"
+            unique.append(r)
     with (HERE / "messages.tsv").open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, ["split", "level", "family", "about_other", "source", "text"], delimiter="\t",
                            lineterminator="\n")
         w.writeheader()
-        for r in sorted(unique, key=lambda r: (r["family"], r["split"], text_hash(r["text"]))):
+        for r in sorted(unique[: len(unique) - len([u for u in unique if u["source"] == "dev-extra"])],
+                        key=lambda r: (r["family"], r["split"], text_hash(r["text"]))) + \
+                [u for u in unique if u["source"] == "dev-extra"]:
             w.writerow(r)
     print(len(rows), "rows,", len(unique), "unique")
 
