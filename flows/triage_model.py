@@ -71,12 +71,13 @@ def opinion(text: str, model_: Model | None = None) -> triage.RiskLevel:
     return triage.RiskLevel.IMMINENT if p.get("imminent", 0.0) > p.get("high", 0.0) else triage.RiskLevel.HIGH
 
 
-def second_opinion(text: str, level: triage.RiskLevel, analyzed: bool | None = None) -> triage.RiskLevel:
+def second_opinion(text: str, level: triage.RiskLevel, analyzed: bool | None = None,
+                   model_: Model | None = None) -> triage.RiskLevel:
     """The rule level, raised when the model sees a crisis; never lower than `level`. Texts the
     pre-filter let pass only (no word of the lexicon at all) are left to the rules."""
     if analyzed is None:
         analyzed = triage.could_matter(text)
     if level is triage.RiskLevel.IMMINENT or not analyzed:
         return level
-    suggested = opinion(text)
+    suggested = opinion(text, model_)
     return suggested if suggested.rank > level.rank else level

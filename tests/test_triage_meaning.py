@@ -46,6 +46,8 @@ def test_the_same_concept_with_other_modalities_gives_other_levels():
     assert assess("母を傷つけてしまいそうで怖い").level is RiskLevel.HIGH
     assert assess("父に殴られて痣ができた").level is RiskLevel.HIGH
     assert assess("父に手紙を書いた").level is RiskLevel.NONE
+    # harm to another + そう/たい is high even without a family word (by the rules themselves)
+    assert triage.assess_rules("人を殺してしまいそうで怖い")[0] is RiskLevel.HIGH
 
 
 def test_modalities_come_from_the_words_after_the_concept():

@@ -23,7 +23,16 @@ def test_a_model_that_sees_no_crisis_never_lowers_the_rules(monkeypatch):
     triage.clear_caches()
     expected = {"薬を全部飲んだ": RiskLevel.IMMINENT, "もう死にたい": RiskLevel.HIGH, "もう限界": RiskLevel.MODERATE}
     for text, level in expected.items():
-        assert triage.assess(text).level is level
+        result = triage.assess(text)
+        assert result.level is level
+        assert triage_model.CUE not in result.cues
+
+
+def test_the_second_opinion_itself_never_returns_a_lower_level():
+    calm = _model_saying("none")
+    for level in RiskLevel:
+        assert triage_model.opinion("もう死にたい", calm) is RiskLevel.NONE
+        assert triage_model.second_opinion("もう死にたい", level, analyzed=True, model_=calm) is level
 
 
 def test_a_model_that_sees_a_crisis_raises_the_level_with_its_own_cue(monkeypatch):
