@@ -63,6 +63,7 @@ class Assessment:
 
 _KATA_TO_HIRA = {cp: cp - 0x60 for cp in range(ord("ァ"), ord("ヶ") + 1)}
 _SPACED_OUT = re.compile(r"(?:[^\x00-\x7f][\s　]+){2,}[^\x00-\x7f]|(?:[^\x00-\x7f][、,]){3,}[^\x00-\x7f]")
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]+")
 _SPACE_BEFORE_SURU = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=し(?:たい|よう|た|ます|て)|する)")
 _SPACE_BETWEEN_JA = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[^\x00-\x7f])")
 _REPEAT = re.compile(r"([^\d])\1{2,}")
@@ -156,7 +157,8 @@ def normalize(text: str) -> str:
     if _KATAKANA_ONLY.match(t):
         t = _fold(t)  # a message typed all in (half-width) katakana: read it as kana
     # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
-    t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　、,]+", "", m.group()), t)
+    t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
+    t = _EMOJI.sub("。", t)  # emoji and pictographs end a phrase, like a full stop
     t = _SPACE_BEFORE_SURU.sub("", t)
     t = _SPACE_BETWEEN_JA.sub("、", t)
     t = _LONG_VOWEL.sub("", t)
@@ -246,6 +248,7 @@ _FIG_NEXT = {
     "くらい", "ぐらい", "ほど", "まで", "よう", "位", "前", "思い", "様", "気", "物狂い", "程", "迄",
 }
 _DECL_TAIL = {
+    "行く", "来る", "せる",
     "けぇ", "けえ", "けん", "さ", "じゃ", "ぜ", "ぞ", "だ", "っちゃ", "で", "です", "と", "とも", "な", "に", "ね",
     "ねん", "の", "のだ", "べ", "ます", "も", "や", "よ", "わ", "ん", "為る",
 }
@@ -371,6 +374,7 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     if tok.pos in ("動詞", "名詞", "助詞") and not mods - {"prog"} and only_endings \
             and (not stopped_on_content or lemmas == ["と"]) \
             and (tok.pos == "名詞" and seen or tok.conj.startswith(("終止", "連体")) or lemmas[:1] in (["て"], ["で"])
+                 or bool(seen) and seen[-1].conj.startswith(("終止", "連体"))
                  or lemmas[:1] == ["ます"]):
         if not (tok.pos == "名詞" and not seen):
             mods.add("decl")
