@@ -83,6 +83,7 @@ class Lexicon:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         self.slang = [(re.compile(p), r) for p, r in data["normalize"]["slang"]]
         self.any_slang = re.compile("|".join(f"(?:{p})" for p, _ in data["normalize"]["slang"]))
+        self.first_chars: dict[str, frozenset[str] | None] = {}
         self.concepts: dict[str, tuple[frozenset[str], re.Pattern[str] | None]] = {}
         self.context: dict[str, tuple[frozenset[str], re.Pattern[str] | None]] = {}
         for section, target in (("concepts", self.concepts), ("context", self.context)):
@@ -92,6 +93,11 @@ class Lexicon:
                 rx = re.compile("|".join(f"(?:{_fold(unicodedata.normalize('NFKC', p).lower())})" for p in phrases)) \
                     if phrases else None
                 target[name] = (lemmas, rx)
+                # the first character of every phrase, when each begins with a plain character: a text
+                # without any of them cannot match, and the regular expression is not run
+                firsts = {_fold(unicodedata.normalize("NFKC", p).lower())[:1] for p in phrases}
+                self.first_chars[name] = frozenset(firsts) if phrases and all(
+                    c and c not in "\\([.^$*+?{|" for c in firsts) else None
         # token form -> the concepts it carries
         self.by_lemma: dict[str, list[str]] = {}
         for name, (lemmas, _rx) in self.concepts.items():
@@ -459,8 +465,14 @@ def concept_tags(text: str) -> set[str]:
 
     for form in forms:
         tags.update(lex.context_lemmas.get(form, ()))
+    chars = set(folded)
     for name, (_lemmas, rx) in lex.context.items():
-        if name not in tags and rx is not None and rx.search(folded):
+        if name in tags or rx is None:
+            continue
+        firsts = lex.first_chars[name]
+        if firsts is not None and chars.isdisjoint(firsts):
+            continue
+        if rx.search(folded):
             tags.add(name)
 
     # derived tags, in file order (a derived tag may use the ones before it)

@@ -40,13 +40,17 @@ class Model:
         self.threshold: float = data["threshold"]
 
     def probabilities(self, text: str) -> dict[str, float]:
-        present = {g for g in features(text) if g in self.weights}
-        scores = list(self.intercept)
-        if present:
-            norm = 1.0 / math.sqrt(len(present))  # binary features, L2-normalized (as in training)
-            for g in present:
-                for k, w in enumerate(self.weights[g]):
-                    scores[k] += w * norm
+        weights = self.weights
+        present = {g for g in features(text) if g in weights}
+        s0 = s1 = s2 = s3 = 0.0
+        for g in present:
+            w = weights[g]
+            s0 += w[0]
+            s1 += w[1]
+            s2 += w[2]
+            s3 += w[3]
+        norm = 1.0 / math.sqrt(len(present)) if present else 0.0  # binary features, L2-normalized (as in training)
+        scores = [b + norm * x for b, x in zip(self.intercept, (s0, s1, s2, s3), strict=True)]
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)
