@@ -9,12 +9,13 @@ user, and cleared when they block the account. Everything staff see goes through
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -77,7 +78,7 @@ class Staff(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     login: Mapped[str] = mapped_column(String(80), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[str] = mapped_column(String(20))  # counselor, coordinator, admin
+    role: Mapped[str] = mapped_column(String(20))  # counselor, coordinator, consortium (stats of all members), admin
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     password_hash: Mapped[str] = mapped_column(String(255))
     api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
@@ -115,7 +116,9 @@ class Consultation(Base):
     """One conversation: intake -> waiting -> active -> closed, with a timestamp for each step."""
 
     __tablename__ = "consultations"
-    __table_args__ = (Index("ix_consultations_queue", "state", "risk_rank", "queued_at"),)
+    __table_args__ = (Index("ix_consultations_queue", "state", "risk_rank", "queued_at"),
+                      Index("ix_consultations_stats_created", "created_at", "organization_id"),
+                      Index("ix_consultations_client_created", "client_id", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -151,6 +154,7 @@ class Consultation(Base):
     closed_at: Mapped[datetime | None]
     last_user_message_at: Mapped[datetime | None]
     last_counselor_message_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]  # the counselor's first message (a min-rollup for stats)
     waiting_notice_at: Mapped[datetime | None]  # last "still waiting" note to the user
     waiting_ack_at: Mapped[datetime | None]  # last "received, please wait" reply
 
@@ -169,6 +173,7 @@ class Message(Base):
     """Every message in or out. `text` is purged on the retention schedule; the row stays for stats."""
 
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_unattached", "consultation_id", "created_at"),)  # outside-hours stats
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -305,3 +310,39 @@ class LoginAttempt(Base):
     key: Mapped[str] = mapped_column(String(200))  # login or IP
     window_start: Mapped[datetime]
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+class FriendEvent(Base):
+    """A follow or a block (unfollow), one row per event: friends gained per period, re-follows included."""
+
+    __tablename__ = "friend_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # follow, block
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Milestone(Base):
+    """A step a client took, as a counselor recorded it (joined a group program, registered at サポステ…).
+
+    `occurred_on` is when it happened (a JST date, may be recorded later); figures count each kind once
+    per client per period. No free text: only codes.
+    """
+
+    __tablename__ = "milestones"
+    __table_args__ = (Index("ix_milestones_stats", "occurred_on", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # group_program, family_association, support_station, …
+    next_step: Mapped[str | None] = mapped_column(String(20))  # for decided_next_step: work, school, training…
+    occurred_on: Mapped[date] = mapped_column(Date)
+    is_training: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime]

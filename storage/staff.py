@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import LoginAttempt, Organization, Staff
 
-ROLES = ("counselor", "coordinator", "admin")
+ROLES = ("counselor", "coordinator", "consortium", "admin")
 _hasher = PasswordHasher()
 
 
