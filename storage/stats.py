@@ -407,9 +407,17 @@ def heatmap(session: Session, period: Period, scope: Scope) -> list[list[int]]:
 
 
 def waits_over_time(session: Session, period: Period, scope: Scope) -> list[dict[str, Any]]:
-    """Median and p90 wait until a counselor joined, per local day (days without answers left out)."""
-    day = _local_day(session, Consultation.created_at, period)
-    found = _distributions(session, day, _seconds(session, Consultation.claimed_at, Consultation.queued_at),
+    """Median and p90 wait until a counselor joined, per local day, or per week (starting Monday) for
+    periods longer than two months; buckets without answered consultations are left out."""
+    if (period.last_day - period.first_day).days > 62:
+        local = _local(session, Consultation.created_at, period)
+        if _pg(session):
+            bucket = cast(func.date_trunc("week", local), Date)
+        else:
+            bucket = func.date(local, "weekday 0", "-6 days")
+    else:
+        bucket = _local_day(session, Consultation.created_at, period)
+    found = _distributions(session, bucket, _seconds(session, Consultation.claimed_at, Consultation.queued_at),
                            _base(period, scope))
     return [{"day": _to_date(d), **dist.as_dict()} for d, dist in sorted(found.items(), key=lambda kv: _to_date(kv[0]))]
 

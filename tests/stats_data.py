@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import messages as message_repo
@@ -175,3 +176,39 @@ EXPECTED: dict[str, Any] = {
     "referrals": {"family_association": 1, "regional_center": 0, "support_station": 1, "peer_group": 0,
                   "ibasho": 0, "medical": 1, "other": 1},
 }
+
+
+def spread(db: Session, built: Built, n: int = 600, seed: int = 7) -> None:
+    """Extra consultations over FY2025 (for the charts in the browser screenshot; not for exact figures)."""
+    import random
+
+    rnd = random.Random(seed)
+    orgs = list(built.orgs.values())
+    staff_ids = list(db.scalars(select(Staff.id).where(Staff.role == "counselor")))
+    for i in range(n):
+        cl = Client(user_hash=f"hash-spread-{i}", pseudonym=f"相談者-S{i:04d}", is_friend=True,
+                    first_seen_at=jst(2025, 4, 1), last_seen_at=jst(2025, 4, 1))
+        db.add(cl)
+        db.flush()
+        late = 1 if rnd.random() < 0.9 else 3  # some outside 16:00-21:00
+        created = jst(2025, 4, 1, 16, 0) + timedelta(days=rnd.randrange(365), minutes=rnd.randrange(300) * late)
+        queued = created + timedelta(seconds=rnd.randrange(60, 300))
+        answered = rnd.random() < 0.85
+        claimed = queued + timedelta(seconds=rnd.expovariate(1 / 600)) if answered else None
+        disposition = rnd.choice(["continuing", "information", "referral", "referral"]) if answered else None
+        referral = rnd.choice(["family_association", "regional_center", "support_station", "peer_group", "ibasho",
+                               "medical", "other"]) if disposition == "referral" else None
+        c = Consultation(client_id=cl.id, organization_id=rnd.choice(orgs).id, state="closed", flow_data={},
+                         risk_cues=[], risk_topics=[], created_at=created, queued_at=queued, claimed_at=claimed,
+                         closed_at=(claimed or queued) + timedelta(minutes=rnd.randrange(10, 90)),
+                         counselor_id=rnd.choice(staff_ids) if answered else None,
+                         close_reason="counselor" if answered else "user_withdrew", disposition=disposition,
+                         referral=referral, who=rnd.choice(["self", "self", "family", "other"]),
+                         age_band=rnd.choice(["10s", "20s", "30s", "40s", "50plus"]), area="札幌市",
+                         concern=rnd.choice(["work", "family", "health"]))
+        db.add(c)
+        db.flush()
+        if rnd.random() < 0.2:
+            milestone_repo.record(db, c, rnd.choice(["group_program", "family_association", "support_station",
+                                                     "job_search"]), created.astimezone(JST).date(), created,
+                                  staff_id=None)

@@ -143,6 +143,14 @@ def test_days_are_cut_at_midnight_jst(data):
                                                                (date(2025, 6, 11), 1, 180.0)]
 
 
+def test_waits_over_a_long_period_are_grouped_by_week_starting_monday_jst(data):
+    s, _ = data
+    weeks = [(p["day"], p["n"], p["median"]) for p in stats.waits_over_time(s, FY, ALL)]
+    assert weeks == [(date(2025, 3, 31), 1, 60.0), (date(2025, 5, 5), 1, 300.0), (date(2025, 6, 9), 2, 150.0),
+                     (date(2025, 6, 30), 1, 400.0), (date(2025, 7, 28), 1, 60.0), (date(2025, 9, 15), 1, 240.0),
+                     (date(2025, 9, 29), 1, 900.0), (date(2026, 3, 30), 1, 600.0)]
+
+
 def test_custom_periods_include_both_days():
     p = stats.custom(date(2025, 6, 10), date(2025, 6, 10))
     assert (p.start, p.end) == (jst(2025, 6, 10, 0, 0), jst(2025, 6, 11, 0, 0))
