@@ -38,9 +38,9 @@ DAYS = 1826  # five fiscal years
 ORGS = 20
 COUNSELORS = 400
 WHO = ["self"] * 5 + ["family"] * 4 + ["other"]
-AGES = ["10s", "20s", "30s", "40s", "50s", "60plus", "no_answer"]
+AGES = ["10s", "20s", "30s", "40s", "50plus", "no_answer"]
 AREAS = [f"area{i:02d}" for i in range(11)]
-CONCERNS = ["work", "family", "health", "daily", "future", "other"]
+CONCERNS = ["work", "family", "money", "health", "belonging", "other"]
 REFERRALS = ["family_association", "regional_center", "support_station", "peer_group", "ibasho", "medical",
              "government", "other"]
 MILESTONES = ["group_program", "family_association", "support_station", "job_search", "next_step"]
@@ -90,10 +90,20 @@ class Data:
                     n += 1
                     yield (n, i, "follow", first + timedelta(days=60))
 
+    def created_offsets(self) -> list[int]:
+        """Creation times in seconds from START, in order: rows arrive in time order, as in production."""
+        if not hasattr(self, "_offsets"):
+            rnd = random.Random(self.seed + 5)
+            out = []
+            for _ in range(self.n_consultations):
+                hour = rnd.choice([7, 8, 9, 10, 11, 11, 12, 13]) if rnd.random() < 0.9 else rnd.randrange(24)
+                out.append(rnd.randrange(DAYS) * 86400 + hour * 3600 + rnd.randrange(3600))  # 16-21 JST mostly
+            out.sort()
+            self._offsets = out
+        return self._offsets
+
     def _consultation(self, rnd: random.Random, cid: int) -> tuple:
-        day = rnd.randrange(DAYS)
-        hour = rnd.choice([7, 8, 9, 10, 11, 11, 12, 13]) if rnd.random() < 0.9 else rnd.randrange(24)
-        created = START + timedelta(days=day, hours=hour, seconds=rnd.randrange(3600))  # 16:00-21:00 JST mostly
+        created = START + timedelta(seconds=self.created_offsets()[cid - 1])
         client = rnd.randrange(1, self.n_clients + 1)
         training = client % 50 == 0
         queued = created + timedelta(seconds=rnd.randrange(60, 400)) if rnd.random() < 0.93 else None

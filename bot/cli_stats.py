@@ -38,12 +38,7 @@ def _period(args: argparse.Namespace, zone: str, today: date) -> Any:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    import hashlib
-
     from bot.config import load_settings
-    from bot.stats import views
-    from storage import audit, stats
-    from storage.consultations import organization_by_slug
     from storage.db import make_engine, make_session_factory
 
     settings = load_settings(require_line=False)
@@ -51,7 +46,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     period = _period(args, zone, now.astimezone(ZoneInfo(zone)).date())
     engine = make_engine(settings.database_url)
-    with make_session_factory(engine).begin() as db:
+    try:
+        return _run(args, make_session_factory(engine), settings, period, now)
+    finally:
+        engine.dispose()
+
+
+def _run(args: argparse.Namespace, sessions: Any, settings: Any, period: Any, now: datetime) -> int:
+    import hashlib
+
+    from bot.stats import views
+    from storage import audit, stats
+    from storage.consultations import organization_by_slug
+
+    with sessions.begin() as db:
         ids = None
         if args.org:
             org = organization_by_slug(db, args.org)
@@ -79,7 +87,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print(json.dumps(data, default=str, ensure_ascii=False, indent=1))
             return 0
         _print(data, q)
-    engine.dispose()
     return 0
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -118,7 +119,10 @@ class Consultation(Base):
     __tablename__ = "consultations"
     __table_args__ = (Index("ix_consultations_queue", "state", "risk_rank", "queued_at"),
                       Index("ix_consultations_stats_created", "created_at", "organization_id"),
-                      Index("ix_consultations_client_created", "client_id", "created_at"))
+                      # "returning": an earlier queued consultation of the same client (index-only on PostgreSQL)
+                      Index("ix_consultations_client_queued", "client_id", "is_training", "created_at",
+                            postgresql_where=sql_text("queued_at IS NOT NULL"),
+                            sqlite_where=sql_text("queued_at IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -319,9 +323,10 @@ class FriendEvent(Base):
     """A follow or a block (unfollow), one row per event: friends gained per period, re-follows included."""
 
     __tablename__ = "friend_events"
+    __table_args__ = (Index("ix_friend_events_client", "client_id", "kind", "occurred_at"),)  # re-follows
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     kind: Mapped[str] = mapped_column(String(8))  # follow, block
     occurred_at: Mapped[datetime] = mapped_column(index=True)
 

@@ -161,6 +161,7 @@ class Distribution:
     n: int
     median: float | None
     p90: float | None
+    rows: int = 0  # rows in the group, with or without a duration (when asked for)
 
     def as_dict(self) -> dict[str, Any]:
         return {"n": self.n, "median": _r(self.median), "p90": _r(self.p90)}
@@ -170,24 +171,27 @@ def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
-def _distributions(session: Session, key: Any, duration: Any, where: list[Any]) -> dict[Any, Distribution]:
-    """Median and p90 of `duration` (seconds) grouped by `key`, the same on both databases."""
+def _distributions(session: Session, key: Any, duration: Any, where: list[Any], *,
+                   count_all: bool = False) -> dict[Any, Distribution]:
+    """Median and p90 of `duration` (seconds) grouped by `key`, the same on both databases. With
+    `count_all`, groups whose durations are all NULL are kept and `rows` counts every row of a group."""
+    if not count_all:
+        where = [*where, duration.is_not(None)]
     if _pg(session):
         rows = session.execute(
-            select(key, func.count(), func.percentile_cont(0.5).within_group(duration),
-                   func.percentile_cont(0.9).within_group(duration))
-            .where(*where, duration.is_not(None)).group_by(key))
-        return {k: Distribution(n, float(m), float(p)) for k, n, m, p in rows}
+            select(key, func.count(duration), func.percentile_cont(0.5).within_group(duration),
+                   func.percentile_cont(0.9).within_group(duration), func.count())
+            .where(*where).group_by(key))
+        return {k: Distribution(n, None if m is None else float(m), None if p is None else float(p), all_)
+                for k, n, m, p, all_ in rows}
     groups: dict[Any, list[float]] = defaultdict(list)
-    for k, d in session.execute(select(key, cast(duration, Float)).where(*where, duration.is_not(None))
-                                .order_by(key, duration)):
-        groups[k].append(round(d, 3))
-    return {k: Distribution(len(v), percentile(v, 0.5), percentile(v, 0.9)) for k, v in groups.items()}
-
-
-def _distribution(session: Session, duration: Any, where: list[Any]) -> Distribution:
-    found = _distributions(session, literal_column("1"), duration, where)
-    return next(iter(found.values()), Distribution(0, None, None))
+    counted: dict[Any, int] = defaultdict(int)
+    for k, d in session.execute(select(key, cast(duration, Float)).where(*where).order_by(key, duration)):
+        counted[k] += 1
+        if d is not None:
+            groups[k].append(round(d, 3))
+    return {k: Distribution(len(groups[k]), percentile(groups[k], 0.5), percentile(groups[k], 0.9), counted[k])
+            for k in counted}
 
 
 # --- the consultation base -------------------------------------------------------------------------
@@ -213,23 +217,30 @@ def _training_clients(scope: Scope) -> Any:
 def friends(session: Session, period: Period, scope: Scope) -> dict[str, int]:
     """LINE friends: follows (re-follows after a block included and also counted apart), blocks, net, and
     the friends at the end of the period (every follow minus every block up to then). The LINE account
-    is the consortium's, so these figures are the same for every member organization."""
+    is the consortium's, so these figures are the same for every member organization.
+
+    Training clients are few: their events are counted on their own and taken off the totals (rather
+    than joining every event to its client)."""
     earlier = aliased(FriendEvent)
     refollow = exists().where(earlier.client_id == FriendEvent.client_id, earlier.kind == "follow",
                               or_(earlier.occurred_at < FriendEvent.occurred_at,
                                   and_(earlier.occurred_at == FriendEvent.occurred_at, earlier.id < FriendEvent.id)))
     in_period = [FriendEvent.occurred_at >= period.start, FriendEvent.occurred_at < period.end]
-    stmt = (select(func.count().filter(FriendEvent.kind == "follow"),
-                   func.count().filter(FriendEvent.kind == "block"),
-                   func.count().filter(and_(FriendEvent.kind == "follow", refollow)))
-            .join(Client, Client.id == FriendEvent.client_id).where(*in_period, _training_clients(scope)))
-    follows, blocks, refollows = session.execute(stmt).one()
-    total = session.execute(
-        select(func.count().filter(FriendEvent.kind == "follow"), func.count().filter(FriendEvent.kind == "block"))
-        .join(Client, Client.id == FriendEvent.client_id)
-        .where(FriendEvent.occurred_at < period.end, _training_clients(scope))).one()
+    figures = (func.count().filter(FriendEvent.kind == "follow"), func.count().filter(FriendEvent.kind == "block"),
+               func.count().filter(FriendEvent.kind == "follow", refollow))
+    totals = (func.count().filter(FriendEvent.kind == "follow"), func.count().filter(FriendEvent.kind == "block"))
+    training = FriendEvent.client_id.in_(select(Client.id).where(Client.is_training.is_(True)))
+    t_period = session.execute(select(*figures).where(*in_period, training)).one()
+    t_total = session.execute(select(*totals).where(FriendEvent.occurred_at < period.end, training)).one()
+    if scope.training == "only":
+        (follows, blocks, refollows), (all_follows, all_blocks) = t_period, t_total
+    else:
+        every = session.execute(select(*figures).where(*in_period)).one()
+        every_total = session.execute(select(*totals).where(FriendEvent.occurred_at < period.end)).one()
+        follows, blocks, refollows = (x - y for x, y in zip(every, t_period, strict=True))
+        all_follows, all_blocks = (x - y for x, y in zip(every_total, t_total, strict=True))
     return {"follows": follows, "new_follows": follows - refollows, "refollows": refollows, "blocks": blocks,
-            "net": follows - blocks, "cumulative": total[0] - total[1]}
+            "net": follows - blocks, "cumulative": all_follows - all_blocks}
 
 
 def consultations(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
@@ -294,6 +305,39 @@ def milestones(session: Session, period: Period, scope: Scope) -> dict[str, Any]
 # --- 2. service figures ----------------------------------------------------------------------------
 
 
+def _aggregate(session: Session, where: list[Any], counts: dict[str, Any],
+               durations: dict[str, Any]) -> tuple[dict[str, int], dict[str, Distribution]]:
+    """Counts and duration distributions over one set of rows. PostgreSQL: one scan (percentile_cont skips
+    NULLs, so a duration is NULL where it does not apply). SQLite: the counts, then the durations sorted
+    in Python."""
+    names = list(durations)
+    if _pg(session):
+        cols: list[Any] = [e.label(k) for k, e in counts.items()]
+        for k in names:
+            d = durations[k]
+            cols += [func.count(d), func.percentile_cont(0.5).within_group(d),
+                     func.percentile_cont(0.9).within_group(d)]
+        row = session.execute(select(*cols).where(*where)).one()
+        got = dict(zip(counts, row[:len(counts)], strict=True))
+        dists = {}
+        for i, k in enumerate(names):
+            n, m, p90 = row[len(counts) + 3 * i: len(counts) + 3 * i + 3]
+            dists[k] = Distribution(n, None if m is None else float(m), None if p90 is None else float(p90))
+        return got, dists
+    row = session.execute(select(*[e.label(k) for k, e in counts.items()]).where(*where)).one()
+    got = dict(zip(counts, row, strict=True))
+    values: dict[str, list[float]] = {k: [] for k in names}
+    for r in session.execute(select(*[cast(durations[k], Float) for k in names]).where(*where)):
+        for k, v in zip(names, r, strict=True):
+            if v is not None:
+                values[k].append(round(v, 3))
+    dists = {}
+    for k, v in values.items():
+        v.sort()
+        dists[k] = Distribution(len(v), percentile(v, 0.5), percentile(v, 0.9))
+    return got, dists
+
+
 def service(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
     """Waits, first response, length, who left unanswered, crises and their time to a human, survey.
 
@@ -304,42 +348,38 @@ def service(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
     - crisis time to a human: flagged high/imminent -> a counselor joined (0 when one already was there);
       the share within 5 minutes counts crises nobody joined as not within.
     """
-    base = _base(period, scope)
     c = Consultation
-    out: dict[str, Any] = {
-        "wait": _distribution(session, _seconds(session, c.claimed_at, c.queued_at), base).as_dict(),
-        "first_response": _distribution(session, _seconds(session, c.first_response_at, c.queued_at),
-                                        base).as_dict(),
-        "length": _distribution(session, _seconds(session, c.closed_at, c.claimed_at),
-                                [*base, c.state == "closed"]).as_dict(),
+    crisis = c.risk_rank >= 2
+    to_human = _seconds(session, c.claimed_at, c.risk_flagged_at)
+    counts = {
+        "queued": func.count(), "answered": func.count(c.claimed_at),
+        "left_unanswered": func.count().filter(c.claimed_at.is_(None), c.state == "closed"),
+        "crises": func.count().filter(crisis), "unreached": func.count().filter(crisis, c.claimed_at.is_(None)),
+        "within_5min": func.count().filter(crisis, c.claimed_at.is_not(None),
+                                           or_(c.claimed_at <= c.risk_flagged_at, to_human <= CRISIS_FAST)),
+        "asked": func.count().filter(c.close_reason == "counselor"),
+        **{f"level_{lv}": func.count().filter(c.risk_level == lv) for lv in CRISIS_LEVELS},
+        **{f"survey_{a}": func.count().filter(c.survey == a) for a in ("good", "ok", "bad")},
     }
-    queued, answered, left, crisis_n, crisis_unreached, fast = session.execute(select(
-        func.count(), func.count(c.claimed_at),
-        func.count().filter(c.claimed_at.is_(None), c.state == "closed"),
-        func.count().filter(c.risk_rank >= 2),
-        func.count().filter(c.risk_rank >= 2, c.claimed_at.is_(None)),
-        func.count().filter(c.risk_rank >= 2, c.claimed_at.is_not(None),
-                            or_(c.claimed_at <= c.risk_flagged_at,
-                                _seconds(session, c.claimed_at, c.risk_flagged_at) <= CRISIS_FAST)),
-    ).where(*base)).one()
-    out["queued"], out["answered"], out["left_unanswered"] = queued, answered, left
-    out["left_share"] = round(left / (answered + left), 4) if answered + left else None
-    out["crisis_by_level"] = dict.fromkeys(CRISIS_LEVELS, 0)
-    for level, n in session.execute(select(c.risk_level, func.count()).where(*base, c.risk_level.in_(CRISIS_LEVELS))
-                                    .group_by(c.risk_level)):
-        out["crisis_by_level"][level] = n
-    to_human = case((c.claimed_at <= c.risk_flagged_at, 0.0),
-                    else_=_seconds(session, c.claimed_at, c.risk_flagged_at))
-    dist = _distribution(session, to_human, [*base, c.risk_rank >= 2, c.claimed_at.is_not(None),
-                                             c.risk_flagged_at.is_not(None)])
-    out["crisis_to_human"] = {**dist.as_dict(), "crises": crisis_n, "unreached": crisis_unreached,
-                              "within_5min": fast, "share_within_5min": round(fast / crisis_n, 4) if crisis_n else None}
-    survey = dict.fromkeys(("good", "ok", "bad"), 0)
-    asked = session.scalar(select(func.count()).where(*base, c.close_reason == "counselor")) or 0
-    for answer, n in session.execute(select(c.survey, func.count()).where(*base, c.survey.is_not(None))
-                                     .group_by(c.survey)):
-        survey[answer] = n
-    out["survey"] = {**survey, "asked": asked, "answered": sum(survey.values())}
+    durations = {
+        "wait": _seconds(session, c.claimed_at, c.queued_at),
+        "first_response": _seconds(session, c.first_response_at, c.queued_at),
+        "length": case((c.state == "closed", _seconds(session, c.closed_at, c.claimed_at))),
+        "crisis_to_human": case((and_(crisis, c.risk_flagged_at.is_not(None), c.claimed_at <= c.risk_flagged_at),
+                                 0.0),
+                                (and_(crisis, c.risk_flagged_at.is_not(None)), to_human)),
+    }
+    n, d = _aggregate(session, _base(period, scope), counts, durations)
+    out: dict[str, Any] = {k: d[k].as_dict() for k in ("wait", "first_response", "length")}
+    out["queued"], out["answered"], out["left_unanswered"] = n["queued"], n["answered"], n["left_unanswered"]
+    done = n["answered"] + n["left_unanswered"]
+    out["left_share"] = round(n["left_unanswered"] / done, 4) if done else None
+    out["crisis_by_level"] = {lv: n[f"level_{lv}"] for lv in CRISIS_LEVELS}
+    out["crisis_to_human"] = {**d["crisis_to_human"].as_dict(), "crises": n["crises"], "unreached": n["unreached"],
+                              "within_5min": n["within_5min"],
+                              "share_within_5min": round(n["within_5min"] / n["crises"], 4) if n["crises"] else None}
+    survey = {a: n[f"survey_{a}"] for a in ("good", "ok", "bad")}
+    out["survey"] = {**survey, "asked": n["asked"], "answered": sum(survey.values())}
     return out
 
 
@@ -369,16 +409,15 @@ def load(session: Session, period: Period, scope: Scope) -> dict[str, list[dict[
                        func.count().filter(c.risk_rank >= 2)).select_from(c)
                 .join(Organization, Organization.id == c.organization_id).where(*base)
                 .group_by(Organization.slug, Organization.name).order_by(Organization.slug))]
-    lengths = _distributions(session, c.counselor_id, _seconds(session, c.closed_at, c.claimed_at),
-                             [*base, c.state == "closed", c.counselor_id.is_not(None)])
-    counselors = []
-    for sid, name, org, n in session.execute(
-            select(Staff.id, Staff.display_name, Organization.slug, func.count()).select_from(c)
-            .join(Staff, Staff.id == c.counselor_id).join(Organization, Organization.id == Staff.organization_id)
-            .where(*base).group_by(Staff.id, Staff.display_name, Organization.slug).order_by(Staff.display_name)):
-        d = lengths.get(sid, Distribution(0, None, None))
-        counselors.append({"counselor": name, "organization": org, "consultations": n,
-                           "median_length": _r(d.median)})
+    lengths = _distributions(session, c.counselor_id, case((c.state == "closed",
+                                                            _seconds(session, c.closed_at, c.claimed_at))),
+                             [*base, c.counselor_id.is_not(None)], count_all=True)
+    people = {sid: (name, org) for sid, name, org in session.execute(
+        select(Staff.id, Staff.display_name, Organization.slug)
+        .join(Organization, Organization.id == Staff.organization_id).where(Staff.id.in_(list(lengths))))}
+    counselors = [{"counselor": people[sid][0], "organization": people[sid][1], "consultations": d.rows,
+                   "median_length": _r(d.median)} for sid, d in lengths.items()]
+    counselors.sort(key=lambda r: r["counselor"])
     return {"organizations": orgs, "counselors": counselors}
 
 

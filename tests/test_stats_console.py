@@ -190,6 +190,8 @@ def test_friends_are_counted_from_follow_and_unfollow_webhooks(app, user, make_u
         assert stats.friends(db, stats.fiscal_year(2024), stats.Scope())["follows"] == 1
         assert stats.friends(db, stats.month(2025, 5), stats.Scope()) == {
             "follows": 0, "new_follows": 0, "refollows": 0, "blocks": 1, "net": -1, "cumulative": 1}
+        assert stats.friends(db, stats.month(2025, 6), stats.Scope()) == {
+            "follows": 2, "new_follows": 1, "refollows": 1, "blocks": 0, "net": 2, "cumulative": 3}
         assert stats.friends(db, stats.fiscal_year(2025), stats.Scope(training="only"))["follows"] == 1
 
 

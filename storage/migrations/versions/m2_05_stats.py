@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['client_id'], ['clients.id']),
         sa.PrimaryKeyConstraint('id'),
     )
-    op.create_index('ix_friend_events_client_id', 'friend_events', ['client_id'])
+    op.create_index('ix_friend_events_client', 'friend_events', ['client_id', 'kind', 'occurred_at'])
     op.create_index('ix_friend_events_occurred_at', 'friend_events', ['occurred_at'])
     op.create_table(
         'milestones',
@@ -53,7 +53,8 @@ def upgrade() -> None:
     with op.batch_alter_table('consultations') as batch:
         batch.add_column(sa.Column('first_response_at', storage.models.UTCDateTime(), nullable=True))
     op.create_index('ix_consultations_stats_created', 'consultations', ['created_at', 'organization_id'])
-    op.create_index('ix_consultations_client_created', 'consultations', ['client_id', 'created_at'])
+    op.create_index('ix_consultations_client_queued', 'consultations', ['client_id', 'is_training', 'created_at'],
+                    postgresql_where=sa.text('queued_at IS NOT NULL'), sqlite_where=sa.text('queued_at IS NOT NULL'))
     op.create_index('ix_messages_unattached', 'messages', ['consultation_id', 'created_at'])
     # Backfill: what the client rows still know of follows and blocks (the latest of each), and the rollup.
     op.execute("INSERT INTO friend_events (client_id, kind, occurred_at) "
@@ -68,7 +69,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_messages_unattached', table_name='messages')
-    op.drop_index('ix_consultations_client_created', table_name='consultations')
+    op.drop_index('ix_consultations_client_queued', table_name='consultations')
     op.drop_index('ix_consultations_stats_created', table_name='consultations')
     with op.batch_alter_table('consultations') as batch:
         batch.drop_column('first_response_at')
