@@ -320,7 +320,8 @@ def _brief(result: object) -> str:
         if "wait" in result:
             return f"wait median {result['wait']['median']} s p90 {result['wait']['p90']} s (n={result['wait']['n']})"
         if "total" in result:
-            return f"total {result['total']:,}, returning {result['returning']:,}"
+            return (f"total {result['total']:,}, clients {result['clients']:,}, "
+                    f"returning clients {result['returning_clients']:,}")
         if "organizations" in result:
             return f"{len(result['organizations'])} organizations, {len(result['counselors'])} counselors"
         return ", ".join(f"{k}={v}" for k, v in list(result.items())[:4])

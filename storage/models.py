@@ -103,6 +103,8 @@ class Client(Base):
     """One anonymous LINE user (a person in withdrawal, a family member, or someone else)."""
 
     __tablename__ = "clients"
+    __table_args__ = (Index("ix_clients_training", "id", postgresql_where=text("is_training"),
+                            sqlite_where=text("is_training")),)  # the few practice users, for stats
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed hash of the LINE user ID
@@ -182,11 +184,16 @@ class Consultation(Base):
     counselor: Mapped[Staff | None] = relationship(foreign_keys=[counselor_id])
 
 
+UNATTACHED = "consultation_id IS NULL AND direction = 'in' AND sender = 'user'"
+
+
 class Message(Base):
     """Every message in or out. `text` is purged on the retention schedule; the row stays for stats."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_unattached", "consultation_id", "created_at"),)  # outside-hours stats
+    # Stats: what users sent while the service was closed (stored outside any consultation).
+    __table_args__ = (Index("ix_messages_unattached", "created_at", "client_id",
+                            postgresql_where=text(UNATTACHED), sqlite_where=text(UNATTACHED)),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)

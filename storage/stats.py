@@ -25,7 +25,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Float, and_, case, cast, distinct, exists, func, literal_column, or_, select
+from sqlalchemy import Date, Float, and_, case, cast, distinct, exists, func, literal_column, or_, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -122,10 +123,23 @@ def _pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _prepare(session: Session) -> None:
+    """PostgreSQL: no JIT (its compile time costs more than these sub-second scans save) and room to sort
+    a year of durations in memory. Both last for the current transaction only."""
+    if _pg(session):
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
 def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
     if _pg(session):
-        return func.extract("epoch", later - earlier)
+        return cast(func.extract("epoch", later - earlier), Float)  # float8 sorts far faster than numeric
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _pct(duration: Any) -> Any:
+    """PostgreSQL: median and p90 from one sort: percentile_cont(ARRAY[0.5, 0.9])."""
+    return func.percentile_cont(postgresql.array([0.5, 0.9])).within_group(duration)
 
 
 def _local(session: Session, col: Any, period: Period) -> ColumnElement[Any]:
@@ -167,6 +181,10 @@ class Distribution:
         return {"n": self.n, "median": _r(self.median), "p90": _r(self.p90)}
 
 
+def _pair(q: Sequence[float] | None) -> tuple[float | None, float | None]:
+    return (None, None) if q is None else (float(q[0]), float(q[1]))
+
+
 def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
@@ -178,12 +196,9 @@ def _distributions(session: Session, key: Any, duration: Any, where: list[Any], 
     if not count_all:
         where = [*where, duration.is_not(None)]
     if _pg(session):
-        rows = session.execute(
-            select(key, func.count(duration), func.percentile_cont(0.5).within_group(duration),
-                   func.percentile_cont(0.9).within_group(duration), func.count())
-            .where(*where).group_by(key))
-        return {k: Distribution(n, None if m is None else float(m), None if p is None else float(p), all_)
-                for k, n, m, p, all_ in rows}
+        rows = session.execute(select(key, func.count(duration), _pct(duration), func.count())
+                               .where(*where).group_by(key))
+        return {k: Distribution(n, *(_pair(q)), all_) for k, n, q, all_ in rows}
     groups: dict[Any, list[float]] = defaultdict(list)
     counted: dict[Any, int] = defaultdict(int)
     for k, d in session.execute(select(key, cast(duration, Float)).where(*where).order_by(key, duration)):
@@ -219,63 +234,62 @@ def friends(session: Session, period: Period, scope: Scope) -> dict[str, int]:
     the friends at the end of the period (every follow minus every block up to then). The LINE account
     is the consortium's, so these figures are the same for every member organization.
 
-    Training clients are few: their events are counted on their own and taken off the totals (rather
-    than joining every event to its client)."""
+    Training clients are few: their events are counted on their own (a small partial index finds them)
+    and taken off the totals, rather than joining every event to its client."""
+    _prepare(session)
     earlier = aliased(FriendEvent)
     refollow = exists().where(earlier.client_id == FriendEvent.client_id, earlier.kind == "follow",
-                              or_(earlier.occurred_at < FriendEvent.occurred_at,
-                                  and_(earlier.occurred_at == FriendEvent.occurred_at, earlier.id < FriendEvent.id)))
-    in_period = [FriendEvent.occurred_at >= period.start, FriendEvent.occurred_at < period.end]
-    figures = (func.count().filter(FriendEvent.kind == "follow"), func.count().filter(FriendEvent.kind == "block"),
-               func.count().filter(FriendEvent.kind == "follow", refollow))
-    totals = (func.count().filter(FriendEvent.kind == "follow"), func.count().filter(FriendEvent.kind == "block"))
-    training = FriendEvent.client_id.in_(select(Client.id).where(Client.is_training.is_(True)))
-    t_period = session.execute(select(*figures).where(*in_period, training)).one()
-    t_total = session.execute(select(*totals).where(FriendEvent.occurred_at < period.end, training)).one()
+                              earlier.occurred_at < FriendEvent.occurred_at)
+    fe = FriendEvent
+    in_period = and_(fe.occurred_at >= period.start)
+    cols = (func.count().filter(fe.kind == "follow", in_period), func.count().filter(fe.kind == "block", in_period),
+            func.count().filter(fe.kind == "follow", in_period, refollow),
+            func.count().filter(fe.kind == "follow"), func.count().filter(fe.kind == "block"))
+    training = fe.client_id.in_(select(Client.id).where(Client.is_training.is_(True)))
+    t = session.execute(select(*cols).where(fe.occurred_at < period.end, training)).one()
     if scope.training == "only":
-        (follows, blocks, refollows), (all_follows, all_blocks) = t_period, t_total
+        follows, blocks, refollows, all_follows, all_blocks = t
     else:
-        every = session.execute(select(*figures).where(*in_period)).one()
-        every_total = session.execute(select(*totals).where(FriendEvent.occurred_at < period.end)).one()
-        follows, blocks, refollows = (x - y for x, y in zip(every, t_period, strict=True))
-        all_follows, all_blocks = (x - y for x, y in zip(every_total, t_total, strict=True))
+        every = session.execute(select(*cols).where(fe.occurred_at < period.end)).one()
+        follows, blocks, refollows, all_follows, all_blocks = (x - y for x, y in zip(every, t, strict=True))
     return {"follows": follows, "new_follows": follows - refollows, "refollows": refollows, "blocks": blocks,
             "net": follows - blocks, "cumulative": all_follows - all_blocks}
 
 
 def consultations(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
-    """Consultations by who writes, age band, who × age band, area and concern; first-time vs returning
-    (a returning consultation's client had an earlier one that reached the queue); distinct clients."""
-    earlier = aliased(Consultation)
-    returning = exists().where(earlier.client_id == Consultation.client_id,
-                               earlier.created_at < Consultation.created_at, earlier.queued_at.is_not(None),
-                               earlier.is_training.is_(scope.training == "only"))
+    """Consultations by who writes, age band, who × age band, area and concern; and the people behind
+    them: distinct clients, of whom first-time (no consultation reached the queue before the period) and
+    returning (one had)."""
+    _prepare(session)
     rows = session.execute(
-        select(Consultation.who, Consultation.age_band, Consultation.area, Consultation.concern,
-               func.count(), func.count().filter(returning))
+        select(Consultation.who, Consultation.age_band, Consultation.area, Consultation.concern, func.count())
         .where(*_base(period, scope))
         .group_by(Consultation.who, Consultation.age_band, Consultation.area, Consultation.concern)).all()
-    out: dict[str, Any] = {"total": 0, "returning": 0, "by_who": defaultdict(int), "by_age_band": defaultdict(int),
+    out: dict[str, Any] = {"total": 0, "by_who": defaultdict(int), "by_age_band": defaultdict(int),
                            "by_who_age": defaultdict(int), "by_area": defaultdict(int),
                            "by_concern": defaultdict(int)}
-    for who, age, area, concern, n, ret in rows:
+    for who, age, area, concern, n in rows:
         who, age, area, concern = who or "unknown", age or "unknown", area or "unknown", concern or "unknown"
         out["total"] += n
-        out["returning"] += ret
         out["by_who"][who] += n
         out["by_age_band"][age] += n
         out["by_who_age"][f"{who}/{age}"] += n
         out["by_area"][area] += n
         out["by_concern"][concern] += n
-    out["first_time"] = out["total"] - out["returning"]
-    out["clients"] = session.scalar(select(func.count(distinct(Consultation.client_id))).where(*_base(period, scope)))
     for k in ("by_who", "by_age_band", "by_who_age", "by_area", "by_concern"):
         out[k] = dict(sorted(out[k].items()))
+    people = select(Consultation.client_id).where(*_base(period, scope)).distinct().subquery()
+    earlier = aliased(Consultation)
+    before = exists().where(earlier.client_id == people.c.client_id, earlier.queued_at.is_not(None),
+                            earlier.is_training.is_(scope.training == "only"), earlier.created_at < period.start)
+    clients, returning = session.execute(select(func.count(), func.count().filter(before)).select_from(people)).one()
+    out["clients"], out["returning_clients"], out["new_clients"] = clients, returning, clients - returning
     return out
 
 
 def referrals(session: Session, period: Period, scope: Scope) -> dict[str, int]:
     """Referrals by destination category (家族会, 地域支援センター, サポステ, 当事者会, 居場所, 医療, その他)."""
+    _prepare(session)
     rows = session.execute(select(Consultation.referral, func.count())
                            .where(*_base(period, scope), Consultation.disposition == "referral")
                            .group_by(Consultation.referral))
@@ -288,6 +302,7 @@ def referrals(session: Session, period: Period, scope: Scope) -> dict[str, int]:
 def milestones(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
     """Clients who reached each milestone in the period (by the day it happened), each client once per
     kind; decided next steps also by what was decided."""
+    _prepare(session)
     where = [Milestone.occurred_on >= period.first_day, Milestone.occurred_on <= period.last_day,
              Milestone.is_training.is_(scope.training == "only")]
     if scope.organization_ids is not None:
@@ -314,15 +329,13 @@ def _aggregate(session: Session, where: list[Any], counts: dict[str, Any],
     if _pg(session):
         cols: list[Any] = [e.label(k) for k, e in counts.items()]
         for k in names:
-            d = durations[k]
-            cols += [func.count(d), func.percentile_cont(0.5).within_group(d),
-                     func.percentile_cont(0.9).within_group(d)]
+            cols += [func.count(durations[k]), _pct(durations[k])]
         row = session.execute(select(*cols).where(*where)).one()
         got = dict(zip(counts, row[:len(counts)], strict=True))
         dists = {}
         for i, k in enumerate(names):
-            n, m, p90 = row[len(counts) + 3 * i: len(counts) + 3 * i + 3]
-            dists[k] = Distribution(n, None if m is None else float(m), None if p90 is None else float(p90))
+            n, q = row[len(counts) + 2 * i: len(counts) + 2 * i + 2]
+            dists[k] = Distribution(n, *_pair(q))
         return got, dists
     row = session.execute(select(*[e.label(k) for k, e in counts.items()]).where(*where)).one()
     got = dict(zip(counts, row, strict=True))
@@ -348,6 +361,7 @@ def service(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
     - crisis time to a human: flagged high/imminent -> a counselor joined (0 when one already was there);
       the share within 5 minutes counts crises nobody joined as not within.
     """
+    _prepare(session)
     c = Consultation
     crisis = c.risk_rank >= 2
     to_human = _seconds(session, c.claimed_at, c.risk_flagged_at)
@@ -385,40 +399,72 @@ def service(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
 
 def outside_hours(session: Session, period: Period, scope: Scope) -> dict[str, int] | None:
     """Messages users sent while the service was closed (stored outside any consultation) and how many
-    clients sent them. They belong to no member organization: given for the all-members scope only."""
+    clients sent them. They belong to no member organization: given for the all-members scope only.
+    Read from a partial index; the few training clients' messages are counted apart and taken off."""
+    _prepare(session)
     if scope.organization_ids is not None:
         return None
-    where = [Message.consultation_id.is_(None), Message.created_at >= period.start, Message.created_at < period.end,
-             Message.direction == "in", Message.sender == "user",
-             Client.is_training.is_(scope.training == "only")]
-    messages, clients = session.execute(select(func.count(), func.count(distinct(Message.client_id)))
-                                        .join(Client, Client.id == Message.client_id).where(*where)).one()
+    m = Message
+    where = [m.consultation_id.is_(None), m.direction == "in", m.sender == "user", m.created_at >= period.start,
+             m.created_at < period.end]
+    figures = (func.count(), func.count(distinct(m.client_id)))
+    training = m.client_id.in_(select(Client.id).where(Client.is_training.is_(True)))
+    t = session.execute(select(*figures).where(*where, training)).one()
+    if scope.training == "only":
+        messages, clients = t
+    else:
+        every = session.execute(select(*figures).where(*where)).one()
+        messages, clients = every[0] - t[0], every[1] - t[1]
     return {"messages": messages, "clients": clients}
 
 
 def load(session: Session, period: Period, scope: Scope) -> dict[str, list[dict[str, Any]]]:
     """Load per member organization (consultations, answered, left unanswered, crises) and per counselor
-    (consultations held at the end, median length)."""
+    (consultations held at the end, median length). PostgreSQL: one scan with GROUPING SETS."""
+    _prepare(session)
     c = Consultation
     base = _base(period, scope)
-    orgs = [{"organization": slug, "name": name, "consultations": n, "answered": a, "left_unanswered": lft,
-             "crises": cr}
-            for slug, name, n, a, lft, cr in session.execute(
-                select(Organization.slug, Organization.name, func.count(), func.count(c.claimed_at),
-                       func.count().filter(c.claimed_at.is_(None), c.state == "closed"),
-                       func.count().filter(c.risk_rank >= 2)).select_from(c)
-                .join(Organization, Organization.id == c.organization_id).where(*base)
-                .group_by(Organization.slug, Organization.name).order_by(Organization.slug))]
-    lengths = _distributions(session, c.counselor_id, case((c.state == "closed",
-                                                            _seconds(session, c.closed_at, c.claimed_at))),
-                             [*base, c.counselor_id.is_not(None)], count_all=True)
+    length = case((c.state == "closed", _seconds(session, c.closed_at, c.claimed_at)))
+    left = and_(c.claimed_at.is_(None), c.state == "closed")
+    per_org: dict[int, list[int]] = {}
+    per_staff: dict[int, tuple[int, float | None]] = {}
+    if _pg(session):
+        for org, staff, n, answered, n_left, crises, median in session.execute(
+                select(c.organization_id, c.counselor_id, func.count(), func.count(c.claimed_at),
+                       func.count().filter(left), func.count().filter(c.risk_rank >= 2),
+                       func.percentile_cont(0.5).within_group(length))  # one quantile: one sort
+                .where(*base).group_by(func.grouping_sets(c.organization_id, c.counselor_id))):
+            if org is not None:
+                per_org[org] = [n, answered, n_left, crises]
+            elif staff is not None:
+                per_staff[staff] = (n, None if median is None else float(median))
+    else:
+        lengths: dict[int, list[float]] = defaultdict(list)
+        counted: dict[int, int] = defaultdict(int)
+        for org, staff, claimed, is_left, crisis, d in session.execute(
+                select(c.organization_id, c.counselor_id, c.claimed_at.is_not(None), left, c.risk_rank >= 2,
+                       cast(length, Float)).where(*base)):
+            row = per_org.setdefault(org, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += bool(claimed)
+            row[2] += bool(is_left)
+            row[3] += bool(crisis)
+            if staff is not None:
+                counted[staff] += 1
+                if d is not None:
+                    lengths[staff].append(round(d, 3))
+        per_staff = {k: (n, percentile(sorted(lengths[k]), 0.5)) for k, n in counted.items()}
+    orgs = {oid: (slug, name) for oid, slug, name in session.execute(
+        select(Organization.id, Organization.slug, Organization.name).where(Organization.id.in_(list(per_org))))}
+    org_rows = sorted(({"organization": orgs[o][0], "name": orgs[o][1], "consultations": v[0], "answered": v[1],
+                        "left_unanswered": v[2], "crises": v[3]} for o, v in per_org.items()),
+                      key=lambda r: r["organization"])
     people = {sid: (name, org) for sid, name, org in session.execute(
         select(Staff.id, Staff.display_name, Organization.slug)
-        .join(Organization, Organization.id == Staff.organization_id).where(Staff.id.in_(list(lengths))))}
-    counselors = [{"counselor": people[sid][0], "organization": people[sid][1], "consultations": d.rows,
-                   "median_length": _r(d.median)} for sid, d in lengths.items()]
-    counselors.sort(key=lambda r: r["counselor"])
-    return {"organizations": orgs, "counselors": counselors}
+        .join(Organization, Organization.id == Staff.organization_id).where(Staff.id.in_(list(per_staff))))}
+    counselors = sorted(({"counselor": people[sid][0], "organization": people[sid][1], "consultations": n,
+                          "median_length": _r(m)} for sid, (n, m) in per_staff.items()), key=lambda r: r["counselor"])
+    return {"organizations": org_rows, "counselors": counselors}
 
 
 # --- 3. chart series -------------------------------------------------------------------------------
@@ -433,6 +479,8 @@ def per_day(session: Session, period: Period, scope: Scope) -> list[tuple[date, 
 
 def heatmap(session: Session, period: Period, scope: Scope) -> list[list[int]]:
     """Consultations by local weekday (0 = Monday) × hour: 7 rows of 24."""
+    _prepare(session)
+    _prepare(session)
     local = _local(session, Consultation.created_at, period)
     if _pg(session):
         wd, hour = func.extract("isodow", local) - 1, func.extract("hour", local)
@@ -448,6 +496,7 @@ def heatmap(session: Session, period: Period, scope: Scope) -> list[list[int]]:
 def waits_over_time(session: Session, period: Period, scope: Scope) -> list[dict[str, Any]]:
     """Median and p90 wait until a counselor joined, per local day, or per week (starting Monday) for
     periods longer than two months; buckets without answered consultations are left out."""
+    _prepare(session)
     if (period.last_day - period.first_day).days > 62:
         local = _local(session, Consultation.created_at, period)
         if _pg(session):
@@ -477,6 +526,7 @@ def pseudonymous_key(key: bytes, kind: str, ident: int) -> str:
 def export_consultations(session: Session, period: Period, scope: Scope, key: bytes) -> Iterator[dict[str, Any]]:
     """One row per consultation: codes, local times and flags. Never message text, note text or a LINE ID
     (nothing here selects them)."""
+    _prepare(session)
     c = Consultation
     tz = ZoneInfo(period.zone)
     earlier = aliased(Consultation)

@@ -53,7 +53,7 @@ class Built:
 def build(db: Session, now: datetime) -> Built:
     orgs = {}
     for slug, name in (("org-a", "家族会A"), ("org-b", "NPO法人B")):
-        orgs[slug] = Organization(slug=slug, name=name, kind="npo", is_default=slug == "org-a", created_at=now)
+        orgs[slug] = Organization(slug=slug, name=name, kind="npo", created_at=now)
         db.add(orgs[slug])
     db.flush()
     a, b = orgs["org-a"], orgs["org-b"]
@@ -142,7 +142,7 @@ def build(db: Session, now: datetime) -> Built:
     # Left out of FY2025: training, an intake that never reached the queue, and the boundaries.
     c11 = consultation("c11", a, jst(2025, 6, 12, 18, 0), who="self", age="20s", wait=5, length=100,
                        counselor="counselor-x", training=True, client_key="kt")
-    consultation("c12", a, jst(2025, 6, 13, 18, 0), queued_after=None, close_reason="intake_expired", client_key="c4")
+    consultation("c12", a, jst(2025, 3, 1, 18, 0), queued_after=None, close_reason="intake_expired", client_key="c4")
     consultation("prev", a, jst(2025, 3, 31, 23, 59, 59), who="other", age="30s", client_key="k5", wait=10,
                  length=100, counselor="counselor-x")
     c_next = consultation("next", b, jst(2026, 4, 1, 0, 0, 0), who="self", age="20s", client_key="c3", wait=10,

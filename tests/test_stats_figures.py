@@ -52,7 +52,8 @@ def test_consultation_counts_follow_the_fiscal_year_boundaries_and_leave_trainin
     # 2025-04-01 00:00:00 and 2026-03-31 23:59:59 JST are in; 2025-03-31 23:59:59 and 2026-04-01 00:00 are out;
     # the training consultation and the intake that never reached the queue are out.
     assert c["total"] == EXPECTED["total"]
-    assert (c["first_time"], c["returning"], c["clients"]) == (9, 2, 10)
+    # 10 people: c13's client came first in FY2025 too (c1), c5's client had come in FY2024 -> 1 returning.
+    assert (c["clients"], c["new_clients"], c["returning_clients"]) == (10, 9, 1)
     assert c["by_who"] == EXPECTED["by_who"]
     assert c["by_age_band"] == {"10s": 1, "20s": 5, "30s": 2, "40s": 2, "50plus": 1}
     assert c["by_who_age"]["family/40s"] == 2 and c["by_who_age"]["self/20s"] == 4

@@ -135,8 +135,8 @@ def view_model(data: dict[str, Any], q: Query) -> dict[str, Any]:
     return {
         "friends": [(labels.FRIEND_LABELS[k], n(v) if k not in ("net", "cumulative") else v)
                     for k, v in data["friends"].items()],
-        "totals": [("相談件数", n(c["total"])), ("うち初めて", n(c["first_time"])), ("うち再相談", n(c["returning"])),
-                   ("相談者数（実人数）", n(c["clients"]))],
+        "totals": [("相談件数", n(c["total"])), ("相談者数（実人数）", n(c["clients"])),
+                   ("うち初めての人", n(c["new_clients"])), ("うち以前にも相談した人", n(c["returning_clients"]))],
         "who_age": _crosstab(c["by_who_age"], n),
         "by_area": [(labels.area(k), n(v)) for k, v in c["by_area"].items()],
         "by_concern": [(labels.CONCERN_LABELS.get(k, k), n(v)) for k, v in c["by_concern"].items()],
@@ -211,7 +211,7 @@ def aggregate_rows(data: dict[str, Any], q: Query) -> Iterator[list[Any]]:
     for k, v in data["friends"].items():
         yield ["friends", k, v if k in ("net", "cumulative") else n(v)]
     c = data["consultations"]
-    for k in ("total", "first_time", "returning", "clients"):
+    for k in ("total", "clients", "new_clients", "returning_clients"):
         yield ["consultations", k, n(c[k])]
     for group in ("by_who", "by_age_band", "by_who_age", "by_area", "by_concern"):
         for k, v in c[group].items():

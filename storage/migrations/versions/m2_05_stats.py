@@ -55,7 +55,11 @@ def upgrade() -> None:
     op.create_index('ix_consultations_stats_created', 'consultations', ['created_at', 'organization_id'])
     op.create_index('ix_consultations_client_queued', 'consultations', ['client_id', 'is_training', 'created_at'],
                     postgresql_where=sa.text('queued_at IS NOT NULL'), sqlite_where=sa.text('queued_at IS NOT NULL'))
-    op.create_index('ix_messages_unattached', 'messages', ['consultation_id', 'created_at'])
+    unattached = sa.text("consultation_id IS NULL AND direction = 'in' AND sender = 'user'")
+    op.create_index('ix_messages_unattached', 'messages', ['created_at', 'client_id'], postgresql_where=unattached,
+                    sqlite_where=unattached)
+    op.create_index('ix_clients_training', 'clients', ['id'], postgresql_where=sa.text('is_training'),
+                    sqlite_where=sa.text('is_training'))
     # Backfill: what the client rows still know of follows and blocks (the latest of each), and the rollup.
     op.execute("INSERT INTO friend_events (client_id, kind, occurred_at) "
                "SELECT id, 'follow', followed_at FROM clients WHERE followed_at IS NOT NULL")
@@ -68,6 +72,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_clients_training', table_name='clients')
     op.drop_index('ix_messages_unattached', table_name='messages')
     op.drop_index('ix_consultations_client_queued', table_name='consultations')
     op.drop_index('ix_consultations_stats_created', table_name='consultations')
