@@ -124,11 +124,13 @@ def _pg(session: Session) -> bool:
 
 
 def _prepare(session: Session) -> None:
-    """PostgreSQL: no JIT (its compile time costs more than these sub-second scans save) and room to sort
-    a year of durations in memory. Both last for the current transaction only."""
+    """PostgreSQL, for the current transaction only: no JIT (its compile time costs more than these
+    sub-second scans save), room to sort a year of durations in memory, and no parallel workers (a
+    coordinator's page should not take every core from the webhook)."""
     if _pg(session):
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
@@ -245,7 +247,7 @@ def friends(session: Session, period: Period, scope: Scope) -> dict[str, int]:
     cols = (func.count().filter(fe.kind == "follow", in_period), func.count().filter(fe.kind == "block", in_period),
             func.count().filter(fe.kind == "follow", in_period, refollow),
             func.count().filter(fe.kind == "follow"), func.count().filter(fe.kind == "block"))
-    training = fe.client_id.in_(select(Client.id).where(Client.is_training.is_(True)))
+    training = fe.client_id.in_(select(Client.id).where(Client.is_training))  # as the partial index says it
     t = session.execute(select(*cols).where(fe.occurred_at < period.end, training)).one()
     if scope.training == "only":
         follows, blocks, refollows, all_follows, all_blocks = t
@@ -408,7 +410,7 @@ def outside_hours(session: Session, period: Period, scope: Scope) -> dict[str, i
     where = [m.consultation_id.is_(None), m.direction == "in", m.sender == "user", m.created_at >= period.start,
              m.created_at < period.end]
     figures = (func.count(), func.count(distinct(m.client_id)))
-    training = m.client_id.in_(select(Client.id).where(Client.is_training.is_(True)))
+    training = m.client_id.in_(select(Client.id).where(Client.is_training))  # as the partial index says it
     t = session.execute(select(*figures).where(*where, training)).one()
     if scope.training == "only":
         messages, clients = t

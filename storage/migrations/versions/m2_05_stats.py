@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_friend_events_client', 'friend_events', ['client_id', 'kind', 'occurred_at'])
-    op.create_index('ix_friend_events_occurred_at', 'friend_events', ['occurred_at'])
+    op.create_index('ix_friend_events_time', 'friend_events', ['occurred_at', 'kind'])
     op.create_table(
         'milestones',
         sa.Column('id', sa.Integer(), nullable=False),
