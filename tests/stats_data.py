@@ -158,9 +158,9 @@ def build(db: Session, now: datetime) -> Built:
                                  (c_next, "job_search", date(2026, 4, 1), None),
                                  (c11, "support_station", date(2025, 6, 12), None)):
         milestone_repo.record(db, cons, kind, on, now, staff_id=None, next_step=step)
-    # Messages sent while closed (no consultation): 3 from 2 clients in FY2025, 1 before it.
+    # Messages sent while closed (no consultation): 3 from 2 clients in FY2025, 1 before it, 1 in training.
     for key, when in (("c4", jst(2025, 5, 1, 3, 0)), ("c4", jst(2025, 5, 1, 3, 5)), ("c6", jst(2025, 12, 1, 8, 0)),
-                      ("c6", jst(2025, 3, 31, 23, 0))):
+                      ("c6", jst(2025, 3, 31, 23, 0)), ("kt", jst(2025, 6, 12, 3, 0))):  # kt: training
         message_repo.add(db, client_id=clients[key].id, consultation_id=None, direction="in", sender="user",
                          text=SECRET_MESSAGE, now=when)
     return Built(orgs, cids, {k: v.id for k, v in clients.items()})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -89,6 +90,8 @@ def test_the_consortium_sees_every_member_with_counts_below_5_suppressed(client,
     assert one[("consultations", "total")] == "4" and one[("consultations.by_who", "family")] == "1"
     html = client.get("/console/stats/" + FY).get_data(as_text=True)
     assert "&lt;5" in html and "NPO法人B" in html
+    crisis_row = re.search(r"<tr><th>危機（高リスク・緊急）で相談員が入るまで</th>(.*?)</tr>", html).group(1)
+    assert crisis_row.count("&lt;5件") == 2  # the times of 2 crises are not shown across members
 
 
 def test_every_export_is_in_the_audit_log(client, app, built):

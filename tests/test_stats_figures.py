@@ -115,6 +115,7 @@ def test_milestones_count_each_client_once_per_kind_by_the_day_it_happened(data)
 def test_outside_hours_contacts_count_messages_and_clients(data):
     s, _ = data
     assert stats.outside_hours(s, FY, ALL) == {"messages": 3, "clients": 2}
+    assert stats.outside_hours(s, FY, stats.Scope(training="only")) == {"messages": 1, "clients": 1}
 
 
 def test_load_per_member_and_per_counselor(data):
