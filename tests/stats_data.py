@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage import friends as friend_repo
 from storage import messages as message_repo
 from storage import milestones as milestone_repo
 from storage import staff as staff_repo
@@ -193,6 +194,9 @@ def spread(db: Session, built: Built, n: int = 600, seed: int = 7) -> None:
         late = 1 if rnd.random() < 0.9 else 3  # some outside 16:00-21:00
         created = jst(2025, 4, 1, 16, 0) + timedelta(days=rnd.randrange(365), minutes=rnd.randrange(300) * late)
         queued = created + timedelta(seconds=rnd.randrange(60, 300))
+        friend_repo.record(db, cl.id, "follow", created - timedelta(hours=rnd.randrange(1, 200)))
+        if rnd.random() < 0.1:
+            friend_repo.record(db, cl.id, "block", created + timedelta(days=rnd.randrange(1, 30)))
         answered = rnd.random() < 0.85
         claimed = queued + timedelta(seconds=rnd.expovariate(1 / 600)) if answered else None
         disposition = rnd.choice(["continuing", "information", "referral", "referral"]) if answered else None
