@@ -118,7 +118,7 @@ def test_a_crisis_outside_hours_says_when_counselors_return_and_is_first_at_open
 
 def test_a_moderate_message_gets_a_gentle_acknowledgement_and_a_priority_raise(app, user):
     finish_intake(user)
-    user.says("消えたいなって思うことがあります")
+    user.says("生きてる意味がわからない")  # passive ideation (消えたい) is high since issue 9
     c = only_consultation(app)
     assert c.risk_level == "moderate" and c.risk_rank == 1
     assert emergency_messages(user) == []
