@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_staff import add_staff_commands
 
     add_staff_commands(sub)
+    from bot.cli_stats import add_stats_command
+
+    add_stats_command(sub)
     return parser
 
 

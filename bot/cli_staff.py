@@ -13,7 +13,7 @@ def add_staff_commands(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="staff_command")
     q = s.add_parser("add", help="add a staff member")
     q.add_argument("login")
-    q.add_argument("--role", required=True, choices=["counselor", "coordinator", "admin"])
+    q.add_argument("--role", required=True, choices=["counselor", "coordinator", "consortium", "admin"])
     q.add_argument("--org", default=None, help="organization slug (default: the default organization)")
     q.add_argument("--name", default=None, help="display name in the console")
     q.add_argument("--password-stdin", action="store_true", help="read the password from standard input")

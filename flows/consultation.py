@@ -23,6 +23,7 @@ from flows.line_messages import text_message
 from flows.triage import Assessment, RiskLevel, assess
 from storage import clients as client_repo
 from storage import consultations as consultation_repo
+from storage import friends as friend_repo
 from storage import messages as message_repo
 from storage import outbox as outbox_repo
 from storage.models import Client, Consultation, OutboxMessage
@@ -103,6 +104,7 @@ def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime
     client, created = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     returning = not created and client.followed_at is not None
     client_repo.mark_followed(client, line_user_id, now)
+    friend_repo.record(session, client.id, "follow", now)
     out = Outbound(client, now, reply)
     template = texts.GREETING_AGAIN if returning else texts.GREETING
     out.say(template.format(hours=policy.hours.label()), kind="greeting")
@@ -115,6 +117,7 @@ def on_unfollow(session: Session, policy: Policy, line_user_id: str, now: dateti
     if client is None:
         return
     client_repo.mark_blocked(client, now)
+    friend_repo.record(session, client.id, "block", now)
     outbox_repo.cancel_pending_for_client(session, client.id)
     open_c = consultation_repo.open_for_client(session, client.id)
     if open_c is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Message, OutboxMessage
+from storage.models import Consultation, Message, OutboxMessage
 
 
 def add(session: Session, *, client_id: int, consultation_id: int | None, direction: str, sender: str,
@@ -18,6 +18,12 @@ def add(session: Session, *, client_id: int, consultation_id: int | None, direct
                 created_at=now)
     session.add(m)
     session.flush()
+    if sender == "counselor" and consultation_id is not None:
+        # Stats rollup: the earliest counselor message. A minimum, so a late-stored one still lands right.
+        session.execute(update(Consultation)
+                        .where(Consultation.id == consultation_id,
+                               or_(Consultation.first_response_at.is_(None), Consultation.first_response_at > now))
+                        .values(first_response_at=now))
     return m
 
 

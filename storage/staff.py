@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import ApiToken, Organization, Staff, StaffSession
 
-ROLES = ("counselor", "coordinator", "admin")
+ROLES = ("counselor", "coordinator", "consortium", "admin")
 PASSWORD_MIN = 12
 PASSWORD_MAX = 200
 _hasher = PasswordHasher()
