@@ -238,7 +238,9 @@ class OutboxMessage(Base):
     """One request to LINE (1-5 messages). Written with the state change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
+                      # the claim's "no earlier pending row of this user": one index probe per candidate
+                      Index("ix_outbox_client_pending", "client_id", "status", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
