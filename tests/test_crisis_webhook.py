@@ -148,6 +148,18 @@ def test_a_flagged_consultation_is_first_in_the_queue_before_older_unflagged_one
         assert queue[0].queued_at > queue[1].queued_at
 
 
+def test_a_crisis_outside_hours_says_when_counselors_return_and_is_first_at_opening(app, make_user, clock):
+    clock.set(NIGHT_3AM_TOKYO)
+    user = make_user()
+    user.says(CRISIS)
+    assert "受付時間外" in user.last_text
+    clock.set(NIGHT_3AM_TOKYO + timedelta(hours=14))  # 17:00 JST
+    other = make_user()
+    finish_intake(other)
+    with app.extensions["tsunagu"].sessions() as s:
+        assert consultation_repo.queue(s)[0].risk_level in ("high", "imminent")
+
+
 # --- never closed by a keyword, a block or a timeout -----------------------------------------------------
 
 
