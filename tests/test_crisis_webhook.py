@@ -374,3 +374,15 @@ def test_three_moderate_messages_in_one_consultation_escalate_to_high(app, clien
     assert len(client.get("/api/v1/alerts", headers=auth).json["alerts"]) == 1
     detail = client.get(f"/api/v1/consultations/{c.id}", headers=auth).json
     assert texts.NOTICE_MODERATE_ESCALATED.format(count=3) in [m["text"] for m in detail["messages"]]
+
+
+def test_the_intake_timeout_sweep_never_closes_a_consultation_at_risk(app, user, clock):
+    start_intake(user)
+    svc = app.extensions["tsunagu"]
+    with svc.sessions.begin() as s:  # at risk while still in intake (the crisis step normally queues it)
+        c = s.scalar(select(Consultation))
+        c.risk_rank, c.risk_level = 3, "imminent"
+    clock.advance(hours=2)
+    with svc.sessions.begin() as s:
+        assert domain.expire_intakes(s, svc.policy, clock()) == 0
+    assert only_consultation(app).state == "intake"
