@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -54,9 +55,14 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
                           timeout=(3.0, float(settings.line_api_timeout)))
     outbox = OutboxSender(sessions, gateway, clock)
     sender = InlineSender(outbox) if settings.outbox_mode == "inline" else BackgroundSender(outbox)
-    app.extensions["tsunagu"] = Services(settings=settings, clock=clock, engine=engine, sessions=sessions,
-                                         gateway=gateway, sender=sender, outbox=outbox,
-                                         policy=build_policy(settings))
+    svc = Services(settings=settings, clock=clock, engine=engine, sessions=sessions, gateway=gateway,
+                   sender=sender, outbox=outbox, policy=build_policy(settings))
+    if settings.outbox_mode != "inline":  # inline (tests): events are handled inside the request
+        from bot.workers import EventWorkers, handle
+
+        svc.events = EventWorkers(functools.partial(handle, svc), settings.event_workers)
+        svc.events.start()
+    app.extensions["tsunagu"] = svc
     if settings.outbox_mode == "thread":
         sender.start()
 

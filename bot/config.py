@@ -44,6 +44,7 @@ class Settings:
     line_api_timeout: int = 10  # seconds to wait for LINE's answer before treating the outcome as unknown
     retention_days: int = 365
     outbox_mode: str = "thread"  # thread: a background sender; inline: send right after the response (tests)
+    event_workers: int = 4  # threads handling stored webhook events; one user's events always on the same one
     scheduler: bool = True
     session_cookie_secure: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -74,6 +75,7 @@ _ENV = {
     "RETENTION_DAYS": "retention_days",
     "LINE_API_TIMEOUT": "line_api_timeout",
     "OUTBOX_MODE": "outbox_mode",
+    "EVENT_WORKERS": "event_workers",
     "SCHEDULER": "scheduler",
     "SESSION_COOKIE_SECURE": "session_cookie_secure",
 }
@@ -155,6 +157,8 @@ def check(s: Settings, *, require_line: bool = True) -> list[str]:
         problems.append("AREAS: at most 11 municipalities (LINE shows 13 quick replies; two are taken)")
     if any(len(a) > 20 for a in s.areas):
         problems.append("AREAS: each name must be at most 20 characters (LINE's quick-reply label limit)")
+    if not 1 <= s.event_workers <= 64:
+        problems.append("EVENT_WORKERS must be between 1 and 64")
     if s.outbox_mode not in ("thread", "inline", "off"):
         problems.append("OUTBOX_MODE must be thread, inline or off")
     return problems

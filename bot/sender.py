@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot import line_client as lc
 from storage import outbox as outbox_repo
@@ -92,6 +93,33 @@ class OutboxSender:
         else:
             result, via = lc.SendResult(lc.REFUSED, None, "no way to reach the user (blocked)"), "none"
         return self._settle(outbox_id, token, result, via)
+
+    def send_ids(self, ids: Sequence[int]) -> int:
+        """Claim these rows now if due, send, settle; respects per-user order (a row waits while an
+        earlier row of the same user is still pending). Returns how many were sent.
+
+        Minimal version (claim + `_send_one` per row) so the ingest worker can send right after its
+        commit; the sender's own work replaces this body.
+        """
+        sent = 0
+        for outbox_id in sorted(ids):
+            now = self.clock()
+            with self.sessions.begin() as session:
+                earlier = aliased(OutboxMessage)
+                due = session.scalar(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.id == outbox_id, OutboxMessage.status == "pending",
+                        OutboxMessage.next_attempt_at <= now,
+                        ~exists().where(earlier.client_id == OutboxMessage.client_id, earlier.status == "pending",
+                                        earlier.id < OutboxMessage.id)))
+                token = outbox_repo.claim(session, outbox_id, now, LEASE) if due is not None else None
+            if token is None:
+                break  # later rows of this user wait behind this one; the sweep sends them in order
+            if self._send_one(outbox_id, token):
+                sent += 1
+            else:
+                break
+        return sent
 
     def _settle(self, outbox_id: int, token: str, result: lc.SendResult, via: str) -> bool:
         now = self.clock()

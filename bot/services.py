@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -27,6 +28,7 @@ class Services:
     sender: object  # BackgroundSender | InlineSender (has start/kick/stop)
     outbox: object  # OutboxSender
     policy: Policy
+    events: Any = None  # bot.workers.EventWorkers, or None: events handled inside the request (tests)
 
 
 def services() -> Services:

@@ -1,8 +1,11 @@
-"""POST /callback: verify, store each event once, handle each on its own, answer 200.
+"""POST /callback: verify, store the batch once, answer 200, handle each event right after.
 
-The signature is checked on the raw body with line-bot-sdk's validator. The SDK's parser rejects a
-whole body when one event fails validation, so events are parsed one at a time after storage.
-Sending happens after the answer (the outbox sender is kicked when the response closes).
+The signature is checked on the raw body with line-bot-sdk's validator. The batch's events are
+stored in one statement (a redelivered webhookEventId is skipped there), then handed to the event
+workers (`bot.workers`), which handle each in its own transaction and send its replies at once.
+Under tests (`OUTBOX_MODE=inline`) events are handled inside the request and sent when the response
+closes, so a test sees the result as soon as its POST returns. The SDK's parser rejects a whole body
+when one event fails validation, so events are parsed one at a time when handled.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ import hashlib
 import json
 import logging
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from linebot.v3 import SignatureValidator
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.services import services
-from handlers.process import process_event
+from bot.workers import after_commit
+from handlers.context import Processed
+from handlers.process import describe_error, process_event
 from storage import inbox
 
 log = logging.getLogger(__name__)
@@ -44,32 +50,46 @@ def callback() -> Response:
         abort(400, "not a webhook body")
     events = [e for e in payload.get("events", []) if isinstance(e, dict)]
 
-    now = svc.clock()
-    with svc.sessions.begin() as session:
-        stored = []
-        for event in events:
-            row = inbox.store_once(session, event_key(event), event, now)
-            if row is None:
-                log.info("webhook: event %s already received; not acted on again", event_key(event))
-            else:
-                stored.append(row.id)
-    to_leave = []
-    for inbox_id in stored:
-        to_leave.extend(process_event(svc.sessions, svc.policy, svc.clock, inbox_id))
+    keyed = [(event_key(e), e) for e in events]
+    try:
+        with svc.sessions.begin() as session:
+            stored = inbox.store_batch(session, keyed, svc.clock())
+    except SQLAlchemyError as exc:  # not stored: LINE redelivers on a 5xx, so nothing is lost
+        log.error("webhook: %d events not stored: %s", len(events), describe_error(exc))
+        abort(503)
+    if len(stored) < len(keyed):
+        log.info("webhook: %d of %d events already received; not acted on again",
+                 len(keyed) - len(stored), len(keyed))
+    todo = _in_order(keyed, stored)
 
+    if svc.events is not None:
+        for inbox_id, user_id in todo:
+            svc.events.submit(inbox_id, user_id)
+        return Response("OK", status=200, mimetype="text/plain")
+
+    done = [process_event(svc.sessions, svc.policy, svc.clock, inbox_id, user_id) for inbox_id, user_id in todo]
     response = Response("OK", status=200, mimetype="text/plain")
-    response.call_on_close(lambda: _after_response(svc, to_leave))
+    response.call_on_close(lambda: _after_inline(svc, done))
     return response
 
 
-def _after_response(svc, to_leave: list[tuple[str, str]]) -> None:  # noqa: ANN001
+def _in_order(keyed: list[tuple[str, dict]], stored: dict[str, int]) -> list[tuple[int, str | None]]:
+    """The newly stored events in the body's order, each with its user (for the worker shard)."""
+    out, seen = [], set()
+    for key, event in keyed:
+        if key in stored and key not in seen:
+            seen.add(key)
+            out.append((stored[key], inbox.user_of(event)))
+    return out
+
+
+def _after_inline(svc, done: list[Processed]) -> None:  # noqa: ANN001
+    for processed in done:
+        after_commit(svc, processed)
     try:
-        svc.sender.kick()
-        for source_type, chat_id in to_leave:
-            result = svc.gateway.leave(source_type, chat_id)
-            log.info("left a %s (%s)", source_type, result.outcome)
-    except Exception:  # after the response nothing may propagate; the sweep retries sending
-        current_app.logger.exception("after-response work failed")
+        svc.sender.kick()  # anything else that came due
+    except Exception as exc:  # after the response nothing may propagate; the sweep retries sending
+        log.error("after-response sending failed: %s", describe_error(exc))
 
 
 def event_key(event: dict) -> str:

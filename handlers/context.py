@@ -17,3 +17,12 @@ class HandlerContext:
     policy: Policy
     now: datetime
     leave: list[tuple[str, str]] = field(default_factory=list)  # (group|room, id) to leave after commit
+
+
+@dataclass
+class Processed:
+    """What one processed event leaves for after its commit: outbox rows to send at once (the
+    reply token is fresh now) and group/room chats to leave."""
+
+    outbox_ids: list[int] = field(default_factory=list)
+    leave: list[tuple[str, str]] = field(default_factory=list)

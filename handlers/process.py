@@ -1,51 +1,93 @@
-"""Process one stored inbox event in its own transaction: claim, handle, mark done — or roll back and
-count the failure, so one bad event never takes the others down with it."""
+"""Process one stored inbox event in its own transaction: serialize on the user, claim, handle, mark
+done — or roll back and count the failure, so one bad event never takes the others down with it."""
 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from linebot.v3.webhooks import Event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.consultation import Policy
-from handlers.context import HandlerContext
+from handlers.context import HandlerContext, Processed
 from handlers.events import dispatch
 from storage import inbox
-from storage.models import InboxEvent
+from storage.clients import user_hash
+from storage.db import NEW_OUTBOX_IDS, serialize
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+_UNKNOWN = object()
+
+
+def lock_key(policy: Policy, line_user_id: str | None) -> int | None:
+    """A signed 64-bit key for the user's advisory lock, from the keyed user hash (never the ID)."""
+    if not line_user_id:
+        return None
+    return int.from_bytes(bytes.fromhex(user_hash(policy.hash_key, line_user_id)[:16]), "big", signed=True)
 
 
 def process_event(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
-                  inbox_id: int) -> list[tuple[str, str]]:
-    """Returns group/room chats to leave once the transaction has committed."""
+                  inbox_id: int, line_user_id: str | None | object = _UNKNOWN) -> Processed:
+    """Handle one stored event. `line_user_id` (known to the webhook) saves a read; the sweep omits it.
+
+    The transaction first serializes on the user (advisory lock / SQLite writer lock), so one user's
+    events never run at the same time, in this process or another.
+    """
     now = clock()
     try:
+        if line_user_id is _UNKNOWN:
+            with sessions() as session:
+                line_user_id = inbox.source_user(session, inbox_id)
         with sessions.begin() as session:
-            if not inbox.claim(session, inbox_id):
-                return []
-            row = session.get(InboxEvent, inbox_id)
-            assert row is not None
+            serialize(session, lock_key(policy, line_user_id))  # type: ignore[arg-type]
+            claimed = inbox.claim(session, inbox_id)
+            if claimed is None:
+                return Processed()
+            session.info.pop(NEW_OUTBOX_IDS, None)
             ctx = HandlerContext(session, policy, now)
-            outcome = _run(ctx, row)
+            outcome = _run(ctx, claimed)
             inbox.mark_done(session, inbox_id, now)
+            session.flush()
+            outbox_ids = sorted(session.info.pop(NEW_OUTBOX_IDS, []))
         # Type and id only: the payload holds a user's words and LINE ID.
-        log.info("event %s (%s) %s", row.webhook_event_id, row.event_type, outcome)
-        return ctx.leave
+        log.info("event %s (%s) %s", claimed.webhook_event_id, claimed.event_type, outcome)
+        return Processed(outbox_ids=outbox_ids, leave=ctx.leave)
     except Exception as exc:
-        log.exception("event inbox#%s failed: %s", inbox_id, type(exc).__name__)
-        with sessions.begin() as session:
-            gave_up = inbox.record_failure(session, inbox_id, type(exc).__name__, now, MAX_ATTEMPTS)
+        log.error("event inbox#%s failed: %s\n%s", inbox_id, describe_error(exc), stack_of(exc))
+        try:
+            with sessions.begin() as session:
+                gave_up = inbox.record_failure(session, inbox_id, type(exc).__name__, now, MAX_ATTEMPTS)
+        except Exception as again:  # the database itself is down: the sweep retries later
+            log.error("event inbox#%s: could not record the failure: %s", inbox_id, describe_error(again))
+            return Processed()
         if gave_up:
             log.error("event inbox#%s given up after %s attempts", inbox_id, MAX_ATTEMPTS)
-        return []
+        return Processed()
 
 
-def _run(ctx: HandlerContext, row: InboxEvent) -> str:
+def describe_error(exc: BaseException) -> str:
+    """An error for the log without personal data: the exception type, and for a database error the
+    driver's first line (a constraint's name, never the row's values: PostgreSQL's DETAIL line, which
+    can quote the failing row, is dropped). Other exceptions' messages are left out entirely, since
+    they may quote a user's words (a KeyError on a text, say)."""
+    name = type(exc).__name__
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return f"{name} ({type(exc.orig).__name__}: {first[:200]})"
+    return name
+
+
+def stack_of(exc: BaseException) -> str:
+    """Where it failed: file, line and code of each frame, without the exception's message."""
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+
+
+def _run(ctx: HandlerContext, row: inbox.Claimed) -> str:
     source = (row.payload or {}).get("source") or {}
     if isinstance(source, dict) and source.get("type") in ("group", "room"):
         # Decided on the raw payload: even an event the SDK cannot parse must not keep us in a group.
@@ -69,8 +111,6 @@ def _run(ctx: HandlerContext, row: InboxEvent) -> str:
 def sweep_stale(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
                 older_than_seconds: int = 60) -> int:
     """Events stored but never processed (the process died in between): process them now."""
-    from datetime import timedelta
-
     with sessions.begin() as session:
         ids = inbox.stale_unprocessed(session, clock(), timedelta(seconds=older_than_seconds))
     for inbox_id in ids:

@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import Client
@@ -21,12 +22,8 @@ def user_hash(key: bytes, line_user_id: str) -> str:
     return hmac.new(key, line_user_id.encode(), hashlib.sha256).hexdigest()
 
 
-def new_pseudonym(session: Session) -> str:
-    for length in (4, 4, 4, 5, 6, 8):
-        candidate = PSEUDONYM_PREFIX + "".join(secrets.choice(_PSEUDONYM_ALPHABET) for _ in range(length))
-        if session.scalar(select(Client.id).where(Client.pseudonym == candidate)) is None:
-            return candidate
-    raise RuntimeError("could not find a free pseudonym")
+def new_pseudonym(length: int = 4) -> str:
+    return PSEUDONYM_PREFIX + "".join(secrets.choice(_PSEUDONYM_ALPHABET) for _ in range(length))
 
 
 def find_by_line_user(session: Session, key: bytes, line_user_id: str) -> Client | None:
@@ -34,23 +31,38 @@ def find_by_line_user(session: Session, key: bytes, line_user_id: str) -> Client
 
 
 def get_or_create(session: Session, key: bytes, line_user_id: str, now: datetime) -> tuple[Client, bool]:
-    client = find_by_line_user(session, key, line_user_id)
-    if client is not None:
+    """The client for this LINE user, created on first contact. Returns (client, created).
+
+    Insert-or-get without a check-then-insert race: `INSERT … ON CONFLICT DO NOTHING RETURNING id`,
+    then read the row. When the insert returns nothing, either another unit of work created the same
+    user (we read theirs) or the random pseudonym was taken (we draw a longer one and try again).
+    The first SELECT is only a fast path for the common case of a returning user.
+    """
+    hashed = user_hash(key, line_user_id)
+    client = session.scalar(select(Client).where(Client.user_hash == hashed))
+    created = False
+    if client is None:
+        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+        for length in (4, 4, 4, 5, 6, 8, 10):
+            inserted = session.scalar(
+                dialect.insert(Client)
+                .values(user_hash=hashed, line_user_id=line_user_id, pseudonym=new_pseudonym(length),
+                        is_friend=True,  # a user who can message us has us as a friend
+                        is_training=False, first_seen_at=now, last_seen_at=now)
+                .on_conflict_do_nothing()
+                .returning(Client.id)
+            )
+            client = session.scalar(select(Client).where(Client.user_hash == hashed))
+            if client is not None:
+                created = inserted is not None and inserted == client.id
+                break
+        else:
+            raise RuntimeError("could not find a free pseudonym")
+    if not created:
         client.last_seen_at = now
         if client.blocked_at is None and client.line_user_id is None:
             client.line_user_id = line_user_id
-        return client, False
-    client = Client(
-        user_hash=user_hash(key, line_user_id),
-        line_user_id=line_user_id,
-        pseudonym=new_pseudonym(session),
-        is_friend=True,  # a user who can message us has us as a friend
-        first_seen_at=now,
-        last_seen_at=now,
-    )
-    session.add(client)
-    session.flush()
-    return client, True
+    return client, created
 
 
 def mark_followed(client: Client, line_user_id: str, now: datetime) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import Client, Consultation, Organization
@@ -20,14 +21,22 @@ def default_organization(session: Session) -> Organization | None:
 
 def ensure_default_organization(session: Session, now: datetime, *, slug: str = "default",
                                 name: str = "つなぐ相談窓口") -> Organization:
+    """The organization whose queue takes new consultations. The migration creates it; this only
+    re-creates it if an operator removed it, race-free: `INSERT … ON CONFLICT DO NOTHING`, then read.
+    (At most one default is enforced by a partial unique index, so two racing inserts cannot both win.)
+    """
     org = default_organization(session)
-    if org is None:
-        org = session.scalar(select(Organization).where(Organization.slug == slug))
-        if org is None:
-            org = Organization(slug=slug, name=name, kind="consortium", created_at=now)
-            session.add(org)
-        org.is_default = True
-        session.flush()
+    if org is not None:
+        return org
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    session.execute(dialect.insert(Organization)
+                    .values(slug=slug, name=name, kind="consortium", is_default=True, active=True, created_at=now)
+                    .on_conflict_do_nothing())
+    org = default_organization(session)
+    if org is None:  # the slug existed as an ordinary organization: make it the default
+        session.execute(update(Organization).where(Organization.slug == slug).values(is_default=True))
+        org = default_organization(session)
+    assert org is not None
     return org
 
 
@@ -36,11 +45,10 @@ def organization_by_slug(session: Session, slug: str) -> Organization | None:
 
 
 def open_for_client(session: Session, client_id: int) -> Consultation | None:
+    """The client's one open consultation (anything not closed; the partial unique index
+    `uq_consultations_one_open_per_client` guarantees there is at most one)."""
     return session.scalar(
-        select(Consultation)
-        .where(Consultation.client_id == client_id, Consultation.state.in_(OPEN_STATES))
-        .order_by(Consultation.id.desc())
-        .limit(1)
+        select(Consultation).where(Consultation.client_id == client_id, Consultation.state != "closed")
     )
 
 

@@ -1,14 +1,29 @@
-"""Engine and session factory. One session per request or job; the caller owns the transaction."""
+"""Engine and session factory. One session per request or job; the caller owns the transaction.
+
+Two things here are deliberate, not defaults:
+
+- `hide_parameters=True` on every engine: otherwise a failed statement (an IntegrityError, say) puts
+  its bound values — a LINE user ID, a user's words — into the exception text and so into the logs.
+- On SQLite a unit of work that must be serialized (an event's transaction) begins with
+  `BEGIN IMMEDIATE` (SQLAlchemy's pysqlite "BEGIN" recipe): it takes the writer lock at its start
+  instead of relying on pysqlite's implicit BEGIN at the first write and a lucky lock upgrade.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from storage.models import OutboxMessage
+
+SERIALIZED = {"tsunagu_begin": "IMMEDIATE"}  # execution option read by the SQLite "begin" hook
+NEW_OUTBOX_IDS = "new_outbox_ids"  # session.info key: outbox rows inserted by this session
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, echo=echo, hide_parameters=True,
+                               connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -20,12 +35,45 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:  # noqa: ANN001
+            # SQLAlchemy's pysqlite "BEGIN" recipe, for the units of work that ask for it: the
+            # transaction (and the writer lock) starts here, before the first read. Other units keep
+            # pysqlite's default (a transaction starts at the first write), under which a
+            # read-then-write never fails with SQLITE_BUSY_SNAPSHOT when another writer got in
+            # between. No code here relies on SAVEPOINTs (pysqlite would commit them on RELEASE).
+            if conn.get_execution_options().get("tsunagu_begin") == "IMMEDIATE":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: objects stay readable after the unit of work commits (views render them).
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_flush", _note_new_outbox_rows)
+    return factory
+
+
+def _note_new_outbox_rows(session: Session, _flush_context: object) -> None:
+    """Remember which outbox rows this session wrote, so the worker that wrote them can send them
+    right after the commit (while the reply token is fresh) without searching for them."""
+    ids = [obj.id for obj in session.new if isinstance(obj, OutboxMessage)]
+    if ids:
+        session.info.setdefault(NEW_OUTBOX_IDS, []).extend(ids)
+
+
+def serialize(session: Session, key: int | None) -> None:
+    """Start the session's transaction so that no other unit of work holding `key` runs at the same
+    time, in any process. Must be the first thing the session does.
+
+    PostgreSQL: a transaction-level advisory lock on `key` (released at commit or rollback).
+    SQLite: `BEGIN IMMEDIATE` takes the database's writer lock now, so two units of work never both
+    read "no client yet" and then both insert; SQLite has one writer at a time anyway.
+    """
+    conn = session.connection(execution_options=SERIALIZED)
+    if conn.dialect.name == "postgresql" and key is not None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -2,54 +2,91 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import InboxEvent
 
 
-def store_once(session: Session, event_id: str, payload: dict[str, Any], now: datetime) -> InboxEvent | None:
-    """Store the event unless its id was seen before; returns None for a duplicate.
-
-    Runs inside a SAVEPOINT so a duplicate (unique violation from a concurrent delivery) does not
-    spoil the caller's transaction.
-    """
-    if session.scalar(select(InboxEvent.id).where(InboxEvent.webhook_event_id == event_id)) is not None:
-        return None
+def _row(event_id: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
     source = payload.get("source") or {}
-    row = InboxEvent(
-        webhook_event_id=event_id,
-        event_type=str(payload.get("type", "unknown"))[:32],
-        source_type=(source.get("type") if isinstance(source, dict) else None),
-        is_redelivery=bool((payload.get("deliveryContext") or {}).get("isRedelivery", False)),
-        payload=payload,
-        received_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
+    delivery = payload.get("deliveryContext") or {}
+    return {
+        "webhook_event_id": event_id,
+        "event_type": str(payload.get("type", "unknown"))[:32],
+        "source_type": str(source.get("type"))[:16] if isinstance(source, dict) and source.get("type") else None,
+        "is_redelivery": bool(delivery.get("isRedelivery", False)) if isinstance(delivery, dict) else False,
+        "payload": payload,
+        "status": "received",
+        "attempts": 0,
+        "received_at": now,
+    }
 
 
-def claim(session: Session, inbox_id: int) -> bool:
-    """Take an event for processing; False when another worker already took or finished it.
+def store_batch(session: Session, events: Sequence[tuple[str, dict[str, Any]]], now: datetime) -> dict[str, int]:
+    """Store a webhook's events in ONE statement; returns {webhookEventId: inbox id} for the new ones.
+
+    `INSERT … ON CONFLICT (webhook_event_id) DO NOTHING RETURNING id`: an event seen before (LINE's
+    redelivery, or the same id twice in one body, or a concurrent delivery) is simply not returned.
+    """
+    rows, seen = [], set()
+    for event_id, payload in events:
+        if event_id not in seen:
+            seen.add(event_id)
+            rows.append(_row(event_id, payload, now))
+    if not rows:
+        return {}
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    stmt = (dialect.insert(InboxEvent).values(rows)
+            .on_conflict_do_nothing(index_elements=[InboxEvent.webhook_event_id])
+            .returning(InboxEvent.id, InboxEvent.webhook_event_id))
+    return {key: inbox_id for inbox_id, key in session.execute(stmt)}
+
+
+def store_once(session: Session, event_id: str, payload: dict[str, Any], now: datetime) -> int | None:
+    """Store one event unless its id was seen before; returns its inbox id, or None for a duplicate."""
+    return store_batch(session, [(event_id, payload)], now).get(event_id)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    webhook_event_id: str
+    event_type: str
+    payload: dict[str, Any] | None
+
+
+def claim(session: Session, inbox_id: int) -> Claimed | None:
+    """Take an event for processing (one conditional UPDATE … RETURNING); None when another worker
+    already took or finished it.
 
     Claim, work and `mark_done` share one transaction, so "processing" is never committed: a crash
     rolls back to "received" and the sweep retries it.
     """
-    result = session.execute(
+    found = session.execute(
         update(InboxEvent)
         .where(InboxEvent.id == inbox_id, InboxEvent.status == "received")
         .values(status="processing")
-    )
-    return result.rowcount == 1
+        .returning(InboxEvent.webhook_event_id, InboxEvent.event_type, InboxEvent.payload)
+    ).first()
+    return Claimed(*found) if found is not None else None
+
+
+def source_user(session: Session, inbox_id: int) -> str | None:
+    """The LINE user an unprocessed event comes from (to serialize it with that user's other events)."""
+    payload = session.scalar(select(InboxEvent.payload).where(InboxEvent.id == inbox_id))
+    return user_of(payload)
+
+
+def user_of(payload: Any) -> str | None:
+    source = payload.get("source") if isinstance(payload, dict) else None
+    user_id = source.get("userId") if isinstance(source, dict) else None
+    return user_id if isinstance(user_id, str) and user_id else None
 
 
 def mark_done(session: Session, inbox_id: int, now: datetime) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -61,6 +62,11 @@ class Organization(Base):
     """A member organization of the consortium; every consultation sits in one organization's queue."""
 
     __tablename__ = "organizations"
+    __table_args__ = (
+        # At most one default organization (the one whose queue takes new consultations).
+        Index("uq_organizations_one_default", "is_default", unique=True,
+              sqlite_where=text("is_default"), postgresql_where=text("is_default")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
@@ -115,7 +121,12 @@ class Consultation(Base):
     """One conversation: intake -> waiting -> active -> closed, with a timestamp for each step."""
 
     __tablename__ = "consultations"
-    __table_args__ = (Index("ix_consultations_queue", "state", "risk_rank", "queued_at"),)
+    __table_args__ = (
+        Index("ix_consultations_queue", "state", "risk_rank", "queued_at"),
+        # At most one open consultation per client, enforced by the database (not only by code).
+        Index("uq_consultations_one_open_per_client", "client_id", unique=True,
+              sqlite_where=text("state != 'closed'"), postgresql_where=text("state != 'closed'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
