@@ -271,6 +271,15 @@ def test_outside_hours_a_crisis_gets_only_lines_open_now_and_no_contradiction(ap
     assert "次の受付は" in user.last_text
 
 
+def test_outside_hours_the_generic_still_waiting_note_never_reaches_a_person_at_risk(app, user, clock):
+    clock.set(NIGHT_3AM_TOKYO)
+    user.says(CRISIS)
+    told = len(user.texts)
+    clock.advance(minutes=15)  # past WAITING_UPDATE_MINUTES, hours still closed
+    run_all(app.extensions["tsunagu"])
+    assert user.texts[told:] == []  # no 「もう少しだけお待ちください」 at 03:15 after 「次の受付は16:00から」
+
+
 def test_in_hours_the_crisis_reply_promises_priority_once_and_names_the_open_lines(app, user):
     user.says(HIGH)  # 17:00 on a Monday
     said = "\n".join(user.texts)

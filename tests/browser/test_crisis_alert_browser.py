@@ -51,6 +51,7 @@ def test_a_counselor_on_a_chat_page_sees_the_crisis_alert(app, live_url, browser
     assert page.url == calm_url
     assert "緊急" in banner.inner_text()
     assert page.title().startswith("【緊急】")
+    assert page.evaluate("document.documentElement.dataset.alertSounds") == "1"  # the alarm sounded once
     link = banner.locator("#crisis-alert-list a")
     assert link.count() == 1 and re.search(r"/console/c/\d+$", link.get_attribute("href"))
     assert in_crisis.user_id not in page.content()
@@ -62,6 +63,7 @@ def test_a_counselor_on_a_chat_page_sees_the_crisis_alert(app, live_url, browser
     clock.advance(minutes=2)  # nobody claimed it: the alert comes back
     banner.wait_for(state="visible", timeout=10_000)
     assert "2回目の通知" in banner.inner_text()
+    assert page.evaluate("document.documentElement.dataset.alertSounds") == "2"  # and sounded again
 
     link.click()
     page.wait_for_selector("#claim")

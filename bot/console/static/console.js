@@ -23,6 +23,9 @@ const Console = (() => {
   };
   const minutes = s => s == null ? "" : `${Math.floor(s / 60)}分`;
   function beep() {
+    // Counted on the page so a test (and a curious counselor) can see the alarm went off.
+    const root = document.documentElement;
+    root.dataset.alertSounds = String(Number(root.dataset.alertSounds || 0) + 1);
     try {
       const ctx = new (window.AudioContext || window.webkitAudioContext)();
       const o = ctx.createOscillator(); o.frequency.value = 880; o.connect(ctx.destination);
@@ -58,7 +61,7 @@ const Console = (() => {
       const c = await api("/consultations/" + cid);
       document.querySelector("#title").textContent = `${c.pseudonym}（${c.state === "waiting" ? "待機中" : c.state === "active" ? "対応中" : c.state === "closed" ? "終了" : "受付中"}）`;
       const risk = document.querySelector("#risk");
-      risk.textContent = c.risk_label ? `${c.risk_label}：${c.cues.join("／")}` : "";
+      risk.textContent = c.risk_label ? `${c.risk_label}${c.about_other ? "（家族などからの報告）" : ""}：${c.cues.join("／")}` : "";
       risk.className = "risk " + c.risk;
       const dl = document.querySelector("#intake"); dl.replaceChildren();
       for (const [k, label] of [["who", "だれ"], ["age_band", "年代"], ["area", "地域"], ["concern", "内容"]]) {
