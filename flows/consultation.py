@@ -31,6 +31,7 @@ from storage.models import Client, Consultation, OutboxMessage
 RISK_RANK = {"none": 0, "moderate": 1, "high": 2, "imminent": 3}
 CRISIS_PRIORITY = 10
 MODERATE_ESCALATE_AFTER = 3  # this many moderate messages in one consultation count as high
+MODERATE_WINDOW = timedelta(hours=12)  # outside hours, with no consultation: moderate messages this recent
 
 
 class AtRiskCloseRefused(RuntimeError):
@@ -152,7 +153,7 @@ def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now:
     out = Outbound(client, now, reply)
     consultation = consultation_repo.open_for_client(session, client.id)
     assessment = assess(text)
-    acted_on = _escalate_repeated_moderate(session, consultation, assessment)
+    acted_on = _escalate_repeated_moderate(session, client, consultation, assessment, now)
 
     if acted_on.is_crisis:
         consultation = _handle_crisis(session, policy, client, consultation, acted_on, out, now)
@@ -327,13 +328,19 @@ def _enter_queue(session: Session, consultation: Consultation, now: datetime) ->
     session.flush()
 
 
-def _escalate_repeated_moderate(session: Session, consultation: Consultation | None,
-                                assessment: Assessment) -> Assessment:
-    """Several moderate messages in one consultation count as high: the assessment to act on."""
-    if (assessment.level != RiskLevel.MODERATE or consultation is None
-            or consultation.risk_rank >= lifecycle.AT_RISK_RANK):
+def _escalate_repeated_moderate(session: Session, client: Client, consultation: Consultation | None,
+                                assessment: Assessment, now: datetime) -> Assessment:
+    """Several moderate messages in one consultation (or, outside hours with none open, within
+    `MODERATE_WINDOW`) count as high: the assessment to act on."""
+    if assessment.level != RiskLevel.MODERATE:
         return assessment
-    earlier = message_repo.count_incoming_at_level(session, consultation.id, RiskLevel.MODERATE.value)
+    if consultation is None:
+        earlier = message_repo.count_unattached_at_level(session, client.id, RiskLevel.MODERATE.value,
+                                                         since=now - MODERATE_WINDOW)
+    elif consultation.risk_rank >= lifecycle.AT_RISK_RANK:
+        return assessment
+    else:
+        earlier = message_repo.count_incoming_at_level(session, consultation.id, RiskLevel.MODERATE.value)
     if earlier + 1 < MODERATE_ESCALATE_AFTER:
         return assessment
     return Assessment(RiskLevel.HIGH, (texts.MODERATE_ESCALATED_CUE, *assessment.cues), assessment.topics,

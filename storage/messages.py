@@ -49,3 +49,11 @@ def count_incoming_at_level(session: Session, consultation_id: int, level: str) 
     return session.scalar(select(func.count()).select_from(Message).where(
         Message.consultation_id == consultation_id, Message.direction == "in", Message.sender == "user",
         Message.risk_level == level)) or 0
+
+
+def count_unattached_at_level(session: Session, client_id: int, level: str, *, since: datetime) -> int:
+    """How many of the client's messages outside any consultation (closed hours) since `since` triage
+    rated `level`."""
+    return session.scalar(select(func.count()).select_from(Message).where(
+        Message.client_id == client_id, Message.consultation_id.is_(None), Message.direction == "in",
+        Message.sender == "user", Message.risk_level == level, Message.created_at >= since)) or 0

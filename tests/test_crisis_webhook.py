@@ -400,3 +400,17 @@ def test_the_intake_timeout_sweep_never_closes_a_consultation_at_risk(app, user,
     with svc.sessions.begin() as s:
         assert domain.expire_intakes(s, svc.policy, clock()) == 0
     assert only_consultation(app).state == "intake"
+
+
+def test_three_moderate_messages_outside_hours_escalate_too(app, user, clock):
+    clock.set(NIGHT_3AM_TOKYO)
+    user.says("消えたい")
+    clock.advance(minutes=20)
+    user.says("生きてる意味がわからない")
+    assert emergency_sends(user) == [] and only_consultation(app) is None
+    clock.advance(minutes=20)
+    user.says("もう無理")
+    assert emergency_sends(user) == [texts.CRISIS_FIRST_HIGH]
+    c = only_consultation(app)
+    assert c.state == "waiting" and c.risk_level == "high"
+    assert user.last_text.startswith("いまは相談員の受付時間外です")
