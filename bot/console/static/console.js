@@ -96,8 +96,12 @@ const Console = (() => {
       refresh();
     };
     document.querySelector("#claim").onclick = async () => {
+      // Until the claim is answered, a reply could reach the server first and be refused.
+      const send = document.querySelector("#send"), claim = document.querySelector("#claim");
+      send.disabled = claim.disabled = true;
       try { await api(`/consultations/${cid}/claim`, "POST", {}); } catch (e) { alert(e.message); }
-      refresh();
+      send.disabled = claim.disabled = false;
+      await refresh();
     };
     document.querySelector("#reply").onsubmit = async ev => {
       ev.preventDefault(); const t = document.querySelector("#text");
@@ -115,8 +119,11 @@ const Console = (() => {
       catch (e) { alert(e.message); }
       refresh();
     };
+    // Handlers are attached: a click can no longer fall through to a native form submit.
+    for (const id of ["claim", "send", "addnote", "close"]) document.getElementById(id).disabled = false;
     refresh(); setInterval(refresh, 2000);
   }
+
   // Every console page: poll the alerts; a new alert key (new, escalated or re-alerted after 2 minutes
   // unclaimed) shows the banner and sounds, until the counselor acknowledges it.
   function alerts() {
