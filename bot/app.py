@@ -49,7 +49,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, threads=settings.event_workers)
     sessions = make_session_factory(engine)
     gateway = LineGateway(settings.line_api_base_url, settings.line_channel_access_token,
                           timeout=(3.0, float(settings.line_api_timeout)))

@@ -60,27 +60,17 @@ def callback() -> Response:
     if len(stored) < len(keyed):
         log.info("webhook: %d of %d events already received; not acted on again",
                  len(keyed) - len(stored), len(keyed))
-    todo = _in_order(keyed, stored)
+    todo = [(stored.pop(key), event) for key, event in keyed if key in stored]  # body order, once each
 
     if svc.events is not None:
-        for inbox_id, user_id in todo:
-            svc.events.submit(inbox_id, user_id)
+        for inbox_id, event in todo:
+            svc.events.submit(inbox.user_of(event), inbox_id, event)
         return Response("OK", status=200, mimetype="text/plain")
 
-    done = [process_event(svc.sessions, svc.policy, svc.clock, inbox_id, user_id) for inbox_id, user_id in todo]
+    done = [process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event) for inbox_id, event in todo]
     response = Response("OK", status=200, mimetype="text/plain")
     response.call_on_close(lambda: _after_inline(svc, done))
     return response
-
-
-def _in_order(keyed: list[tuple[str, dict]], stored: dict[str, int]) -> list[tuple[int, str | None]]:
-    """The newly stored events in the body's order, each with its user (for the worker shard)."""
-    out, seen = [], set()
-    for key, event in keyed:
-        if key in stored and key not in seen:
-            seen.add(key)
-            out.append((stored[key], inbox.user_of(event)))
-    return out
 
 
 def _after_inline(svc, done: list[Processed]) -> None:  # noqa: ANN001

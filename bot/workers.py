@@ -14,6 +14,7 @@ import queue
 import threading
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from handlers.context import Processed
 from handlers.process import describe_error, process_event
@@ -35,9 +36,9 @@ def after_commit(svc, processed: Processed) -> None:  # noqa: ANN001
         log.error("after-commit work failed: %s", describe_error(exc))
 
 
-def handle(svc, inbox_id: int, line_user_id: str | None) -> Processed:  # noqa: ANN001
+def handle(svc, inbox_id: int, event: dict) -> Processed:  # noqa: ANN001
     """One event, start to finish: process it in its own transaction, then send its replies."""
-    processed = process_event(svc.sessions, svc.policy, svc.clock, inbox_id, line_user_id)
+    processed = process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event)
     after_commit(svc, processed)
     return processed
 
@@ -46,7 +47,7 @@ class EventWorkers:
     """`size` threads, one queue each. `submit` never blocks and never polls: a worker wakes the
     moment an id lands in its queue."""
 
-    def __init__(self, work: Callable[[int, str | None], object], size: int) -> None:
+    def __init__(self, work: Callable[..., object], size: int) -> None:
         if size < 1:
             raise ValueError("at least one event worker")
         self.work = work
@@ -68,10 +69,11 @@ class EventWorkers:
         """The same user always lands on the same worker (order kept); events without a user on 0."""
         return zlib.crc32(line_user_id.encode()) % self.size if line_user_id else 0
 
-    def submit(self, inbox_id: int, line_user_id: str | None) -> None:
+    def submit(self, line_user_id: str | None, *args: Any) -> None:
+        """Queue `work(*args)` on the user's worker."""
         with self._idle:
             self._pending += 1
-        self._queues[self.shard(line_user_id)].put((inbox_id, line_user_id))
+        self._queues[self.shard(line_user_id)].put(args)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every submitted event has been handled (used by tests and at shutdown)."""
@@ -93,7 +95,7 @@ class EventWorkers:
             try:
                 self.work(*item)
             except Exception as exc:  # never lose the worker; the event stays "received" for the sweep
-                log.error("event worker: inbox#%s failed: %s", item[0], describe_error(exc))
+                log.error("event worker: job failed: %s", describe_error(exc))
             finally:
                 with self._idle:
                     self._pending -= 1

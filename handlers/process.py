@@ -1,5 +1,5 @@
-"""Process one stored inbox event in its own transaction: serialize on the user, claim, handle, mark
-done — or roll back and count the failure, so one bad event never takes the others down with it."""
+"""Process one stored inbox event in its own transaction: serialize on the user, claim (and mark
+done), handle — or roll back and count the failure, so one bad event never takes the others down with it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from linebot.v3.webhooks import Event
 from sqlalchemy.exc import DBAPIError
@@ -21,7 +22,6 @@ from storage.db import NEW_OUTBOX_IDS, serialize
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-_UNKNOWN = object()
 
 
 def lock_key(policy: Policy, line_user_id: str | None) -> int | None:
@@ -32,30 +32,32 @@ def lock_key(policy: Policy, line_user_id: str | None) -> int | None:
 
 
 def process_event(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
-                  inbox_id: int, line_user_id: str | None | object = _UNKNOWN) -> Processed:
-    """Handle one stored event. `line_user_id` (known to the webhook) saves a read; the sweep omits it.
+                  inbox_id: int, event: dict[str, Any] | None = None) -> Processed:
+    """Handle one stored event. `event` is the stored payload when the caller holds it (the webhook
+    does); the sweep omits it and it is read from the inbox.
 
     The transaction first serializes on the user (advisory lock / SQLite writer lock), so one user's
-    events never run at the same time, in this process or another.
+    events never run at the same time, in this process or another; then it claims the event.
     """
     now = clock()
     try:
-        if line_user_id is _UNKNOWN:
+        if event is None:
             with sessions() as session:
-                line_user_id = inbox.source_user(session, inbox_id)
+                event = inbox.payload_of(session, inbox_id)
+            if event is None:
+                return Processed()  # processed meanwhile
         with sessions.begin() as session:
-            serialize(session, lock_key(policy, line_user_id))  # type: ignore[arg-type]
-            claimed = inbox.claim(session, inbox_id)
-            if claimed is None:
+            serialize(session, lock_key(policy, inbox.user_of(event)))
+            if not inbox.claim(session, inbox_id, now):  # marked done, unless the work fails
                 return Processed()
             session.info.pop(NEW_OUTBOX_IDS, None)
             ctx = HandlerContext(session, policy, now)
-            outcome = _run(ctx, claimed)
-            inbox.mark_done(session, inbox_id, now)
+            outcome = _run(ctx, event)
             session.flush()
             outbox_ids = sorted(session.info.pop(NEW_OUTBOX_IDS, []))
         # Type and id only: the payload holds a user's words and LINE ID.
-        log.info("event %s (%s) %s", claimed.webhook_event_id, claimed.event_type, outcome)
+        log.info("event %s (%s) %s", event.get("webhookEventId") or f"inbox#{inbox_id}", event.get("type"),
+                 outcome)
         return Processed(outbox_ids=outbox_ids, leave=ctx.leave)
     except Exception as exc:
         log.error("event inbox#%s failed: %s\n%s", inbox_id, describe_error(exc), stack_of(exc))
@@ -87,21 +89,22 @@ def stack_of(exc: BaseException) -> str:
     return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
-def _run(ctx: HandlerContext, row: inbox.Claimed) -> str:
-    source = (row.payload or {}).get("source") or {}
+def _run(ctx: HandlerContext, payload: dict[str, Any]) -> str:
+    event_type = payload.get("type")
+    source = payload.get("source") or {}
     if isinstance(source, dict) and source.get("type") in ("group", "room"):
         # Decided on the raw payload: even an event the SDK cannot parse must not keep us in a group.
         chat_id = source.get("groupId") or source.get("roomId")
-        if row.event_type in ("join", "message") and isinstance(chat_id, str) and chat_id:
+        if event_type in ("join", "message") and isinstance(chat_id, str) and chat_id:
             ctx.leave.append((source["type"], chat_id))
             return "left"
         return "ignored"
     try:
-        event = Event.from_dict(row.payload or {})
+        event = Event.from_dict(payload)
     except (ValueError, TypeError, KeyError) as exc:
         # A kind of event the SDK does not know yet (or a malformed one): acknowledged, not acted on.
-        log.warning("event %s of type %s not understood (%s)", row.webhook_event_id, row.event_type,
-                    type(exc).__name__)
+        log.warning("event %s of type %s not understood (%s)", payload.get("webhookEventId"),
+                    str(event_type)[:32], type(exc).__name__)
         return "not understood"
     if event is None:
         return "empty"

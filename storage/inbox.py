@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,46 +53,33 @@ def store_once(session: Session, event_id: str, payload: dict[str, Any], now: da
     return store_batch(session, [(event_id, payload)], now).get(event_id)
 
 
-@dataclass(frozen=True)
-class Claimed:
-    webhook_event_id: str
-    event_type: str
-    payload: dict[str, Any] | None
+def claim(session: Session, inbox_id: int, now: datetime) -> bool:
+    """Take an event for processing and mark it done, in one conditional UPDATE; False when another
+    worker already took or finished it.
 
-
-def claim(session: Session, inbox_id: int) -> Claimed | None:
-    """Take an event for processing (one conditional UPDATE … RETURNING); None when another worker
-    already took or finished it.
-
-    Claim, work and `mark_done` share one transaction, so "processing" is never committed: a crash
-    rolls back to "received" and the sweep retries it.
+    The claim and the work share one transaction: if the work fails, the rollback puts the event
+    back to "received" (with its payload) and the sweep retries it; if it commits, the event is done
+    and its payload (a user's words and LINE ID) is gone. The worker acts on the payload it already
+    holds (from the webhook body, or read by the sweep), so nothing is read back here.
     """
-    found = session.execute(
+    result = session.execute(
         update(InboxEvent)
         .where(InboxEvent.id == inbox_id, InboxEvent.status == "received")
-        .values(status="processing")
-        .returning(InboxEvent.webhook_event_id, InboxEvent.event_type, InboxEvent.payload)
-    ).first()
-    return Claimed(*found) if found is not None else None
+        .values(status="done", processed_at=now, payload=None, error=None)
+    )
+    return result.rowcount == 1
 
 
-def source_user(session: Session, inbox_id: int) -> str | None:
-    """The LINE user an unprocessed event comes from (to serialize it with that user's other events)."""
-    payload = session.scalar(select(InboxEvent.payload).where(InboxEvent.id == inbox_id))
-    return user_of(payload)
+def payload_of(session: Session, inbox_id: int) -> dict[str, Any] | None:
+    """The stored event of a row not yet processed (None once processed: the payload is dropped)."""
+    return session.scalar(select(InboxEvent.payload).where(InboxEvent.id == inbox_id,
+                                                           InboxEvent.status == "received"))
 
 
 def user_of(payload: Any) -> str | None:
     source = payload.get("source") if isinstance(payload, dict) else None
     user_id = source.get("userId") if isinstance(source, dict) else None
     return user_id if isinstance(user_id, str) and user_id else None
-
-
-def mark_done(session: Session, inbox_id: int, now: datetime) -> None:
-    session.execute(
-        update(InboxEvent).where(InboxEvent.id == inbox_id)
-        .values(status="done", processed_at=now, payload=None, error=None)
-    )
 
 
 def record_failure(session: Session, inbox_id: int, error: str, now: datetime, max_attempts: int) -> bool:

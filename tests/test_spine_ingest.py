@@ -175,7 +175,8 @@ def test_one_users_events_always_go_to_the_same_worker(settings, clock, line):
     pool.start()
     try:
         for n in range(200):
-            pool.submit(n, f"U{n % 10:032d}")
+            user_id = f"U{n % 10:032d}"
+            pool.submit(user_id, n, user_id)
         assert pool.wait_idle(timeout=10)
     finally:
         pool.stop()
@@ -223,3 +224,17 @@ def test_a_reply_deadline_counts_from_the_events_timestamp(app, line, user, cloc
     with svc(app).sessions() as s:
         expires = s.scalar(select(OutboxMessage.reply_token_expires_at))
     assert expires - clock() <= timedelta(seconds=21)
+
+
+def test_an_event_handed_to_two_workers_is_handled_once(app, line, user, clock):
+    """The worker and the stale sweep (or two processes) may both get one event: the conditional
+    claim lets exactly one act on it, even though each already holds the payload."""
+    from handlers.process import process_event
+
+    event_ = line.platform.text_event(user.user_id, "こんにちは")
+    with svc(app).sessions.begin() as s:
+        inbox_id = inbox.store_once(s, event_["webhookEventId"], event_, clock())
+    s_ = svc(app)
+    results = [process_event(s_.sessions, s_.policy, s_.clock, inbox_id, event_) for _ in range(2)]
+    assert [len(r.outbox_ids) for r in results] == [1, 0]
+    assert count(app, OutboxMessage) == 1
