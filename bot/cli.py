@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-m", "--message", required=True)
     q.set_defaults(func=cmd_db_revision)
 
-    p = sub.add_parser("jobs", help="run every scheduled job once now")
+    p = sub.add_parser("jobs", help="run every scheduled job once now (not while a scheduler runs them)")
+    p.add_argument("--force", action="store_true",
+                   help="run even while a scheduler holds the lock (each sweep still acts on a row once)")
     p.set_defaults(func=cmd_jobs)
 
     from bot.cli_staff import add_staff_commands
@@ -110,10 +112,25 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.jobs import run_all
+    from bot.scheduler import make_lock
 
     app = create_app(load_settings().with_(outbox_mode="inline"))
-    print(run_all(app.extensions["tsunagu"]))
-    return 0
+    svc = app.extensions["tsunagu"]
+    lock = make_lock(svc)
+    held = False
+    try:
+        held = lock.try_acquire()
+        if not held and not getattr(args, "force", False):
+            print("a scheduler is running the jobs already (it holds the scheduler lock); "
+                  "use --force to run them here too", file=sys.stderr)
+            return 1
+        print(run_all(svc))
+        return 0
+    finally:
+        if held:
+            lock.release()
+        svc.sender.stop()
+        svc.engine.dispose()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -126,7 +143,7 @@ def serve(settings, host: str, port: int, *, threads: int = 8, scheduler: bool =
     from waitress import create_server
 
     from bot.app import create_app
-    from bot.scheduler import build_scheduler
+    from bot.scheduler import LeadingScheduler
     from storage.db import make_engine
     from storage.migrate import upgrade
 
@@ -137,7 +154,7 @@ def serve(settings, host: str, port: int, *, threads: int = 8, scheduler: bool =
     svc = app.extensions["tsunagu"]
     sched = None
     if scheduler and settings.scheduler:
-        sched = build_scheduler(svc)
+        sched = LeadingScheduler(svc)  # runs the jobs only while no other scheduler does
         sched.start()
     server = create_server(app, host=host, port=port, threads=threads, ident="tsunagu")
     log.info("Tsunagu serving on http://%s:%s (hours: %s)", host, port, settings.hours().label())
@@ -149,22 +166,25 @@ def serve(settings, host: str, port: int, *, threads: int = 8, scheduler: bool =
         pass
     finally:
         if sched is not None:
-            sched.shutdown(wait=False)
+            sched.stop()
         svc.sender.stop()
     return 0
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.scheduler import build_scheduler
+    from bot.scheduler import LeadingScheduler
 
     settings = load_settings().with_(outbox_mode="off")
     app = create_app(settings)
-    log.info("scheduler running (Ctrl+C to stop)")
+    leader = LeadingScheduler(app.extensions["tsunagu"])
+    log.info("scheduler started; it runs the jobs while it holds the scheduler lock (Ctrl+C to stop)")
     try:
-        build_scheduler(app.extensions["tsunagu"], blocking=True).start()
+        leader.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        leader.stop()
     return 0
 
 

@@ -1,6 +1,10 @@
 """Scheduled jobs: each is one idempotent sweep over deadlines in the database, returning a count.
 
-The scheduler calls them; tests call them directly after moving the clock.
+The scheduler calls them; tests call them directly after moving the clock. Every sweep is safe to run
+twice at once (two processes, or `tsunagu jobs` beside a scheduler): each claims its rows with a
+conditional UPDATE before acting (the outbox lease, the inbox claim, the consumed intake deadline,
+the stamped waiting notice), and the purge only blanks text that is still there. On top of that, only
+one scheduler runs them at a time (`bot.scheduler`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,18 @@ def reprocess_stale_inbox(svc: Services) -> int:
     return sweep_stale(svc.sessions, svc.policy, svc.clock)
 
 
+BATCH = 200  # rows per transaction in a sweep; a sweep goes on until a batch comes back short
+
+
 def expire_intakes(svc: Services) -> int:
     now = svc.clock()
-    with svc.sessions.begin() as session:
-        count = domain.expire_intakes(session, svc.policy, now)
+    count = 0
+    while True:
+        with svc.sessions.begin() as session:
+            done = domain.expire_intakes(session, svc.policy, now, limit=BATCH)
+        count += done
+        if done < BATCH:
+            break
     if count:
         svc.sender.kick()
     return count
@@ -36,8 +48,13 @@ def expire_intakes(svc: Services) -> int:
 def waiting_updates(svc: Services) -> int:
     now = svc.clock()
     after = timedelta(minutes=svc.settings.waiting_update_minutes)
-    with svc.sessions.begin() as session:
-        count = domain.send_waiting_updates(session, svc.policy, now, after)
+    count = 0
+    while True:
+        with svc.sessions.begin() as session:
+            done = domain.send_waiting_updates(session, svc.policy, now, after, limit=BATCH)
+        count += done
+        if done < BATCH:
+            break
     if count:
         svc.sender.kick()
     return count

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3
@@ -39,13 +41,18 @@ class SendResult:
     outcome: str
     status: int | None = None
     detail: str = ""
+    retry_after: float | None = None  # seconds LINE asked us to wait (429/503 `Retry-After`)
 
 
 class LineGateway:
-    def __init__(self, base_url: str, access_token: str, *, timeout: tuple[float, float] = (3.0, 10.0)) -> None:
+    def __init__(self, base_url: str, access_token: str, *, timeout: tuple[float, float] = (3.0, 10.0),
+                 pool_size: int = 16) -> None:
         config = Configuration(host=base_url.rstrip("/"), access_token=access_token)
         # The outbox owns retries: urllib3 retrying a POST on its own could deliver twice.
         config.retries = False
+        # One ApiClient (one urllib3 pool) for the process; the sender's threads share its keep-alive
+        # connections, so the pool is as large as the number of concurrent sends.
+        config.connection_pool_maxsize = pool_size
         self._client = ApiClient(config)
         self._api = MessagingApi(self._client)
         self._timeout = timeout
@@ -55,10 +62,16 @@ class LineGateway:
 
     # Requests are built inside `_call`: the SDK validates them (pydantic) before sending, and a
     # message it refuses must become a REFUSED outcome, not an exception in the sender.
-    def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> SendResult:
+    @property
+    def read_timeout(self) -> float:
+        return self._timeout[1]
+
+    def reply(self, reply_token: str, messages: list[dict[str, Any]], *, read_timeout: float | None = None
+              ) -> SendResult:
+        timeout = self._timeout if read_timeout is None else (self._timeout[0], min(self._timeout[1], read_timeout))
         return self._call(lambda: self._api.reply_message(
             ReplyMessageRequest(reply_token=reply_token, messages=[_message(m) for m in messages]),
-            _request_timeout=self._timeout))
+            _request_timeout=timeout))
 
     def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> SendResult:
         return self._call(lambda: self._api.push_message(
@@ -88,7 +101,7 @@ class LineGateway:
             if status == 400 and "reply token" in body.lower():
                 return SendResult(INVALID_REPLY_TOKEN, status, "invalid reply token")
             if status == 429 or status >= 500 or status in (401, 403):
-                return SendResult(RETRY, status, f"HTTP {status}")
+                return SendResult(RETRY, status, f"HTTP {status}", retry_after(exc.headers))
             return SendResult(REFUSED, status, f"HTTP {status}: {body}")
         except ValidationError as exc:
             return SendResult(REFUSED, None, f"refused by the SDK's validation: {exc.error_count()} error(s)")
@@ -106,4 +119,33 @@ class LineGateway:
 
 def _message(m: dict[str, Any]) -> LineMessage:
     return LineMessage.from_dict(m)
+
+
+MAX_RETRY_AFTER = 3600.0  # a header asking for more than an hour is capped; the row's give-up still applies
+
+
+def retry_after(headers: Any, now: datetime | None = None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None without one."""
+    if not headers:
+        return None
+    value = None
+    for name, v in (headers.items() if hasattr(headers, "items") else headers):
+        if str(name).lower() == "retry-after":
+            value = str(v).strip()
+            break
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 

@@ -532,10 +532,13 @@ def _close(consultation: Consultation, now: datetime, *, reason: str) -> None:
 # --- scheduled sweeps ------------------------------------------------------------------------------
 
 
-def expire_intakes(session: Session, policy: Policy, now: datetime) -> int:
-    """Close intakes left silent past their deadline, with one gentle line. Returns how many."""
+def expire_intakes(session: Session, policy: Policy, now: datetime, limit: int = 200) -> int:
+    """Close intakes left silent past their deadline, with one gentle line. Returns how many.
+
+    Each intake is claimed by a conditional UPDATE first, so two sweeps running at once (two
+    processes, `tsunagu jobs` beside the scheduler) never send the expiry message twice."""
     count = 0
-    for c in consultation_repo.expired_intakes(session, now):
+    for c in consultation_repo.claim_expired_intakes(session, now, limit):
         _close(c, now, reason="intake_expired")
         out = Outbound(c.client, now, consultation=c)
         out.say(texts.EXPIRED, kind="expired")
@@ -544,16 +547,12 @@ def expire_intakes(session: Session, policy: Policy, now: datetime) -> int:
     return count
 
 
-def send_waiting_updates(session: Session, policy: Policy, now: datetime, after: timedelta) -> int:
-    """One "still waiting" note to each user who has waited longer than `after` without one."""
-    from sqlalchemy import select
-
-    due = session.scalars(select(Consultation).where(
-        Consultation.state == "waiting", Consultation.waiting_notice_at.is_(None),
-        Consultation.queued_at <= now - after))
+def send_waiting_updates(session: Session, policy: Policy, now: datetime, after: timedelta,
+                         limit: int = 200) -> int:
+    """One "still waiting" note to each user who has waited longer than `after` without one; each
+    consultation is claimed by a conditional UPDATE, so concurrent sweeps send it once."""
     count = 0
-    for c in due:
-        c.waiting_notice_at = now
+    for c in consultation_repo.claim_waiting_updates(session, now, after, limit):
         out = Outbound(c.client, now, consultation=c)
         out.say(texts.STILL_WAITING, kind="waiting_update")
         out.flush(session)

@@ -62,6 +62,7 @@ class _Fault:
     status: int | None  # answer with this status and accept nothing; None: answer normally
     stall: float  # seconds to hang before answering
     remaining: int
+    retry_after: int | None = None  # a `Retry-After` header (seconds) on the fault's answer
 
 
 @dataclass
@@ -261,9 +262,10 @@ class LinePlatform:
 
     # --- failure injection (Messaging API calls only) -------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 500) -> None:
-        """The next `count` API calls get `status` and LINE accepts nothing from them."""
-        self._add_fault(_Fault(status, 0.0, count))
+    def fail_next(self, count: int, status: int = 500, *, retry_after: int | None = None) -> None:
+        """The next `count` API calls get `status` and LINE accepts nothing from them; `retry_after`
+        adds a `Retry-After: <seconds>` header (what a rate limiter in front of an API may send)."""
+        self._add_fault(_Fault(status, 0.0, count, retry_after))
 
     def stall_next(self, count: int, seconds: float, status: int | None = None) -> None:
         """The next `count` API calls hang for `seconds` first. Then, like LINE, they are carried out even if
@@ -293,7 +295,7 @@ class LinePlatform:
         head.remaining -= 1
         if head.remaining == 0:
             self._faults.popleft()
-        return _Fault(head.status, head.stall, 1)
+        return _Fault(head.status, head.stall, 1, head.retry_after)
 
     # --- the Messaging API ----------------------------------------------------------------------------
 
@@ -308,7 +310,8 @@ class LinePlatform:
             if generation != self._generation:  # reset() while it hung: it belongs to a finished test
                 return _answer(503, {"message": "The emulator was reset"})
             if fault is not None and fault.status is not None:
-                response = _answer(fault.status, {"message": _fault_message(fault.status)})
+                extra = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else None
+                response = _answer(fault.status, {"message": _fault_message(fault.status)}, None, extra)
             else:
                 response = self._dispatch(method.upper(), path, {k.lower(): v for k, v in headers.items()}, body)
             self._calls.append(ApiCall(method.upper(), path, response.status))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -106,6 +106,7 @@ def position(session: Session, consultation: Consultation) -> int:
 
 
 def expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[Consultation]:
+    """Intakes past their deadline (read only; a sweep that acts on them uses `claim_expired_intakes`)."""
     return list(session.scalars(
         select(Consultation)
         .where(Consultation.state == "intake", Consultation.flow_expires_at.is_not(None),
@@ -113,6 +114,40 @@ def expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[C
                Consultation.risk_rank < AT_RISK_RANK)  # no timeout ever closes a consultation at risk
         .order_by(Consultation.id).limit(limit)
     ))
+
+
+def _claim(session: Session, conditions: list[Any], values: dict[str, Any], limit: int) -> list[Consultation]:
+    """Take rows for a sweep with one conditional UPDATE: `id IN (SELECT … FOR UPDATE SKIP LOCKED)` on
+    PostgreSQL, the writer lock on SQLite, and the conditions re-checked on the row itself. A row another
+    run (or a user's message being processed) holds is skipped; one it already took no longer matches.
+    Returns the taken rows, freshly loaded."""
+    picked = (select(Consultation.id).where(*conditions).order_by(Consultation.id).limit(limit)
+              .with_for_update(skip_locked=True, of=Consultation).correlate(None)
+              .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))  # runs once, never rescanned
+    ids = list(session.scalars(
+        update(Consultation).where(Consultation.id.in_(select(picked.c.id)), *conditions).values(**values)
+        .returning(Consultation.id).execution_options(synchronize_session=False)))
+    if not ids:
+        return []
+    return list(session.scalars(select(Consultation).where(Consultation.id.in_(ids)).order_by(Consultation.id)
+                                .execution_options(populate_existing=True)))
+
+
+def claim_expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[Consultation]:
+    """Intakes past their deadline, each taken by exactly one sweep: the deadline is consumed (set to
+    NULL) by the claiming UPDATE, so a concurrent run finds nothing left to expire."""
+    return _claim(session, [Consultation.state == "intake", Consultation.flow_expires_at.is_not(None),
+                            Consultation.flow_expires_at <= now,
+                            Consultation.risk_rank < AT_RISK_RANK],  # no timeout closes a consultation at risk
+                  {"flow_expires_at": None}, limit)
+
+
+def claim_waiting_updates(session: Session, now: datetime, waited: timedelta, limit: int = 200) -> list[Consultation]:
+    """Waiting consultations due their one "still waiting" note, each taken by exactly one sweep
+    (`waiting_notice_at` is set by the claiming UPDATE)."""
+    return _claim(session, [Consultation.state == "waiting", Consultation.waiting_notice_at.is_(None),
+                            Consultation.queued_at <= now - waited],
+                  {"waiting_notice_at": now}, limit)
 
 
 def claim(session: Session, consultation_id: int, staff_id: int, now: datetime) -> bool:

@@ -252,6 +252,18 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
 
+class SchedulerLease(Base):
+    """Who runs the scheduled jobs (SQLite and any database without advisory locks): a lease the
+    holder renews; another process takes over once it lapses."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80))  # host:pid:random, no personal data
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime]
+
+
 # --- console --------------------------------------------------------------------------------------
 
 

@@ -1,13 +1,23 @@
 """Repository: the durable outbox. Rows are written with the state change that caused them and
-claimed by senders with a conditional UPDATE, so any number of sender processes may run."""
+claimed by senders with a conditional UPDATE, so any number of sender processes may run.
+
+`claim_due` leases many rows in one statement. On PostgreSQL: `WITH picked AS MATERIALIZED (SELECT …
+FOR UPDATE SKIP LOCKED) UPDATE … WHERE id IN picked AND <still claimable> RETURNING …`: a row another
+sender is claiming is skipped, and one it claimed meanwhile fails the re-checked condition. On SQLite
+the same UPDATE runs under the database's single writer lock. Only a user's earliest pending row is
+ever claimable, so two rows of one user are never in flight at once, in any process, and a user never
+reads out of order.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import Boolean, and_, bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Client, OutboxMessage
@@ -105,6 +115,146 @@ def enqueue(
     return rows
 
 
+def _claimable(now: datetime, give_up_after: timedelta | None = None) -> list[Any]:
+    """A pending row whose time has come and whose lease (if any) has lapsed."""
+    conds = [
+        OutboxMessage.status == "pending",
+        OutboxMessage.next_attempt_at <= now,
+        (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now),
+    ]
+    if give_up_after is not None:  # too old to send safely: left for `give_up_expired`
+        conds.append(OutboxMessage.created_at > now - give_up_after)
+    return conds
+
+
+def _not_held_back() -> Any:
+    earlier = aliased(OutboxMessage)
+    return ~exists().where(and_(earlier.client_id == OutboxMessage.client_id, earlier.status == "pending",
+                                earlier.id < OutboxMessage.id))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A leased row, as the sender needs it: everything to make the call and settle it afterwards."""
+
+    id: int
+    client_id: int
+    messages: list[dict[str, Any]]
+    reply_token: str | None
+    reply_token_expires_at: datetime | None
+    retry_key: str
+    priority: int
+    attempts: int
+    reply_attempted: bool  # before this claim: an earlier reply attempt's outcome is unknown
+    created_at: datetime
+    claim_token: str
+    line_user_id: str | None = None
+
+
+_CLAIM_COLUMNS = (OutboxMessage.id, OutboxMessage.client_id, OutboxMessage.messages, OutboxMessage.reply_token,
+                  OutboxMessage.reply_token_expires_at, OutboxMessage.retry_key, OutboxMessage.priority,
+                  OutboxMessage.attempts, OutboxMessage.reply_attempted, OutboxMessage.created_at)
+
+
+def claim_due(session: Session, now: datetime, lease: timedelta, *, limit: int, give_up_after: timedelta,
+              ids: Sequence[int] | None = None) -> list[Claimed]:
+    """Lease up to `limit` due rows (or only those of `ids`) in one statement; crisis rows first.
+
+    Returns them with the user's LINE ID for a push. The caller commits before sending: the lease
+    is what keeps another sender off the row while the call is under way.
+    """
+    token = str(uuid.uuid4())
+    pick = select(OutboxMessage.id).where(*_claimable(now, give_up_after), _not_held_back())
+    if ids is not None:
+        pick = pick.where(OutboxMessage.id.in_(list(ids)))
+    # A materialized CTE: the locking subquery runs exactly once. Inlined into the UPDATE, PostgreSQL
+    # may rescan it, skip the rows this very statement just locked and updated, and take more than `limit`.
+    picked = (pick.order_by(OutboxMessage.priority.desc(), OutboxMessage.id).limit(limit)
+              .with_for_update(skip_locked=True, of=OutboxMessage).correlate(None)
+              .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(select(picked.c.id)), *_claimable(now, give_up_after))
+        .values(claimed_until=now + lease, claim_token=token)
+        .returning(*_CLAIM_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    rows = result.all()
+    if not rows:
+        return []
+    reach = dict(session.execute(select(Client.id, Client.line_user_id)
+                                 .where(Client.id.in_({r.client_id for r in rows}))).all())
+    claimed = [Claimed(id=r.id, client_id=r.client_id, messages=list(r.messages), reply_token=r.reply_token,
+                       reply_token_expires_at=r.reply_token_expires_at, retry_key=r.retry_key,
+                       priority=r.priority, attempts=r.attempts, reply_attempted=bool(r.reply_attempted),
+                       created_at=r.created_at, claim_token=token, line_user_id=reach.get(r.client_id))
+               for r in rows]
+    claimed.sort(key=lambda c: (-c.priority, c.id))
+    return claimed
+
+
+def mark_reply_attempts(session: Session, leases: dict[int, datetime], token: str) -> None:
+    """Record, before the call, that a reply is about to be tried (its outcome may never be known),
+    with the reply's own lease: shorter than the token's remaining life."""
+    if not leases:
+        return
+    t = OutboxMessage.__table__  # Core, not the ORM's bulk-update-by-primary-key: the claim token is matched too
+    session.execute(
+        update(t).where(t.c.id == bindparam("b_id"), t.c.claim_token == token)
+        .values(reply_attempted=True, claimed_until=bindparam("b_until")),
+        [{"b_id": i, "b_until": until} for i, until in leases.items()],
+    )
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one claimed row: the values its settle writes."""
+
+    id: int
+    claim_token: str
+    status: str  # sent, pending, failed
+    via: str
+    last_error: str | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    reply_attempted: bool
+    drop_token: bool = False  # LINE called the reply token invalid: never try it again
+
+
+def settle(session: Session, settlements: Sequence[Settlement]) -> None:
+    """Write many outcomes in one statement (executemany). A row whose lease was taken over by another
+    sender meanwhile (its claim token changed) is left to that sender."""
+    if not settlements:
+        return
+    t = OutboxMessage.__table__
+    session.execute(
+        update(t)
+        .where(t.c.id == bindparam("b_id"), t.c.claim_token == bindparam("b_token"))
+        .values(status=bindparam("b_status"), via=bindparam("b_via"), last_error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next"), sent_at=bindparam("b_sent"),
+                reply_attempted=bindparam("b_reply"), attempts=t.c.attempts + 1,
+                reply_token=case((bindparam("b_drop", type_=Boolean), None), else_=t.c.reply_token),
+                claimed_until=None, claim_token=None),
+        [{"b_id": s.id, "b_token": s.claim_token, "b_status": s.status, "b_via": s.via, "b_error": s.last_error,
+          "b_next": s.next_attempt_at, "b_sent": s.sent_at, "b_reply": s.reply_attempted, "b_drop": s.drop_token}
+         for s in settlements],
+    )
+
+
+def give_up_expired(session: Session, now: datetime, give_up_after: timedelta) -> int:
+    """Rows still unsent `give_up_after` past their creation are failed without another call: LINE keeps
+    a retry key for 24 hours, so a later push could deliver twice."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.created_at <= now - give_up_after,
+               (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until < now))
+        .values(status="failed", last_error=f"gave up after {int(give_up_after.total_seconds() // 3600)} h",
+                claimed_until=None, claim_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
 def due_ids(session: Session, now: datetime, limit: int = 20) -> list[int]:
     """Pending rows whose time has come, crisis first; per user strictly in order (an earlier
     unsent row holds back the later ones, so a user never reads messages out of order)."""
@@ -146,8 +296,6 @@ def get_claimed(session: Session, outbox_id: int, token: str) -> OutboxMessage |
 
 
 def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
     return session.scalar(select(func.count()).select_from(OutboxMessage)
                           .where(OutboxMessage.status == "pending")) or 0
 

@@ -364,20 +364,20 @@ def test_alerts_list_only_consultations_the_viewer_may_see(app, client, user, ma
 def test_a_moderate_message_raises_priority_and_shows_its_cue_to_the_counselor(app, client, user, make_staff):
     auth = make_staff()
     finish_intake(user)
-    user.says("消えたいなって思うことがあります")
+    user.says("生きてる意味がわからない")  # passive ideation (消えたい) is high since issue 9
     c = only_consultation(app)
     assert c.risk_level == "moderate" and c.risk_rank == 1
     assert emergency_sends(user) == []
     assert user.last_text == texts.MODERATE_ACK
     detail = client.get(f"/api/v1/consultations/{c.id}", headers=auth).json
     [flagged] = [m for m in detail["messages"] if m["risk"] == "moderate"]
-    assert flagged["text"] == "消えたいなって思うことがあります" and flagged["cues"]
+    assert flagged["text"] == "生きてる意味がわからない" and flagged["cues"]
 
 
 def test_three_moderate_messages_in_one_consultation_escalate_to_high(app, client, user, make_staff):
     auth = make_staff()
     finish_intake(user)
-    user.says("消えたい")
+    user.says("もう限界です")
     user.says("生きてる意味がわからない")
     assert only_consultation(app).risk_level == "moderate"
     assert emergency_sends(user) == [] and client.get("/api/v1/alerts", headers=auth).json["alerts"] == []
@@ -404,7 +404,7 @@ def test_the_intake_timeout_sweep_never_closes_a_consultation_at_risk(app, user,
 
 def test_three_moderate_messages_outside_hours_escalate_too(app, user, clock):
     clock.set(NIGHT_3AM_TOKYO)
-    user.says("消えたい")
+    user.says("もう限界です")
     clock.advance(minutes=20)
     user.says("生きてる意味がわからない")
     assert emergency_sends(user) == [] and only_consultation(app) is None

@@ -25,7 +25,7 @@ def test_a_counselor_on_a_chat_page_sees_the_crisis_alert(app, live_url, browser
         staff_repo.create(db, "counselor1", PASSWORD, "counselor", org, clock(), "相談員A")
     calm = make_user()
     finish_intake(calm, "息子が部屋から出てきません")
-    calm.says("消えたいと言うことがあって心配です")  # moderate: flagged with its cue in the chat
+    calm.says("息子が最近、生きてる意味がないと言います")  # moderate: flagged with its cue in the chat
 
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(live_url + "/console/login")
@@ -39,7 +39,7 @@ def test_a_counselor_on_a_chat_page_sees_the_crisis_alert(app, live_url, browser
     page.wait_for_function("document.querySelector('#claimbox').hidden === true")
     flagged = page.locator(".msg.flagged")
     flagged.first.wait_for(timeout=10_000)
-    assert "消えたいと言うことがあって心配です" in flagged.first.inner_text()
+    assert "息子が最近、生きてる意味がないと言います" in flagged.first.inner_text()
     assert "注意：" in flagged.first.locator(".cue").inner_text()
     assert page.locator("#crisis-alert").is_hidden()
     calm_url = page.url

@@ -1,5 +1,7 @@
 """milestone 2: sender (reserved slot in a fixed chain, so parallel work never forks the history)
 
+The scheduler's lease table: one scheduler at a time on databases without advisory locks (SQLite).
+
 Revision ID: m2_02_sender
 Revises: m2_01_spine
 """
@@ -15,8 +17,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        'scheduler_leases',
+        sa.Column('name', sa.String(length=40), nullable=False),
+        sa.Column('holder', sa.String(length=80), nullable=False),
+        sa.Column('expires_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('acquired_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('name'),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('scheduler_leases')

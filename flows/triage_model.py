@@ -1,0 +1,87 @@
+"""The learned second opinion: a linear model over character and word n-grams, read from
+`flows/triage_model.json` (built by `python -m flows.triage_train` from the dev part of the labelled
+set; scikit-learn is needed only to build it). Inference is plain Python: a dictionary lookup per
+n-gram and a dot product, no pickle.
+
+It may RAISE the rule-based level, never lower it: when the model gives the crisis levels (high +
+imminent) a probability above the threshold chosen by cross-validation on dev, the level becomes at
+least high (imminent when the model's most likely level is imminent).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+from flows import triage
+
+MODEL_PATH = Path(__file__).with_name("triage_model.json")
+CUE = "学習モデルの判定（言い回しが危機の例に近い）"
+
+
+def features(text: str) -> list[str]:
+    """Character 1-3-grams of the normalized text (katakana folded) and word 1-2-grams of its lemmas."""
+    t = triage._fold(triage.normalize(text))
+    t = "".join(ch for ch in t if not ch.isspace())
+    grams = [f"c:{t[i:i + n]}" for n in (1, 2, 3) for i in range(len(t) - n + 1)]
+    lemmas = [tok.lemma for tok in triage.tokenize(triage.normalize(text)) if tok.pos not in ("補助記号", "空白")]
+    grams += [f"w:{w}" for w in lemmas]
+    grams += [f"w:{a}_{b}" for a, b in zip(lemmas, lemmas[1:], strict=False)]
+    return grams
+
+
+class Model:
+    def __init__(self, data: dict) -> None:
+        self.classes: list[str] = data["classes"]
+        self.intercept: list[float] = data["intercept"]
+        self.weights: dict[str, list[float]] = data["weights"]
+        self.threshold: float = data["threshold"]
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        weights = self.weights
+        present = {g for g in features(text) if g in weights}
+        s0 = s1 = s2 = s3 = 0.0
+        for g in present:
+            w = weights[g]
+            s0 += w[0]
+            s1 += w[1]
+            s2 += w[2]
+            s3 += w[3]
+        norm = 1.0 / math.sqrt(len(present)) if present else 0.0  # binary features, L2-normalized (as in training)
+        scores = [b + norm * x for b, x in zip(self.intercept, (s0, s1, s2, s3), strict=True)]
+        top = max(scores)
+        exps = [math.exp(s - top) for s in scores]
+        total = sum(exps)
+        return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+
+@functools.cache
+def model() -> Model | None:
+    if not MODEL_PATH.exists():
+        return None
+    return Model(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+
+
+def opinion(text: str, model_: Model | None = None) -> triage.RiskLevel:
+    """The level the model alone would give: high/imminent when crisis is likely, else none."""
+    m = model_ or model()
+    if m is None:
+        return triage.RiskLevel.NONE
+    p = m.probabilities(text)
+    if p.get("high", 0.0) + p.get("imminent", 0.0) < m.threshold:
+        return triage.RiskLevel.NONE
+    return triage.RiskLevel.IMMINENT if p.get("imminent", 0.0) > p.get("high", 0.0) else triage.RiskLevel.HIGH
+
+
+def second_opinion(text: str, level: triage.RiskLevel, analyzed: bool | None = None,
+                   model_: Model | None = None) -> triage.RiskLevel:
+    """The rule level, raised when the model sees a crisis; never lower than `level`. Texts the
+    pre-filter let pass only (no word of the lexicon at all) are left to the rules."""
+    if analyzed is None:
+        analyzed = triage.could_matter(text)
+    if level is triage.RiskLevel.IMMINENT or not analyzed:
+        return level
+    suggested = opinion(text, model_)
+    return suggested if suggested.rank > level.rank else level

@@ -1,0 +1,107 @@
+"""How triage reads meaning: modalities (wished / done / negated / figurative), the scope of a
+figurative or hobby word, combinations of concepts, the person at risk, and normalization."""
+
+import pytest
+
+from flows import triage
+from flows.triage import RiskLevel, assess, concept_tags, normalize
+
+
+@pytest.mark.parametrize("text,level", [
+    # figurative death words are not ideation…
+    ("死ぬほど眠い", "none"),
+    ("寒すぎて死ぬ", "none"),
+    ("笑い死ぬかと思った", "none"),
+    ("死ぬ気で頑張る", "none"),
+    ("ゲームで死んだ", "none"),
+    # …but a real wish next to a hobby or news word is
+    ("ゲームしてても死にたい", "high"),
+    ("ニュース見てて自殺しようと思った", "high"),
+    ("漫画読んでても、もう消えたい", "high"),
+])
+def test_figurative_handling_works_on_tokens_and_scope(text, level):
+    assert assess(text).level == RiskLevel(level)
+
+
+@pytest.mark.parametrize("text,level", [
+    ("死にたいわけじゃないけど、ちょっと疲れた", "none"),
+    ("死にたいとは思ってません、安心してください", "none"),
+    ("死ぬつもりはないよ、ただ話したいだけ", "none"),
+    ("リスカはもうやめて2年経ちました", "none"),
+    ("昔は死にたいと思ってたけど、今は大丈夫です", "none"),
+    # a negated wish to live is ideation; a wish after a negated one still counts
+    ("もう生きていたくない", "high"),
+    ("死にたくないって思おうとしてるけど、やっぱり死にたい", "high"),
+])
+def test_negation_has_scope(text, level):
+    assert assess(text).level == RiskLevel(level)
+
+
+def test_the_same_concept_with_other_modalities_gives_other_levels():
+    # means + act done -> imminent; wished -> high; taken as prescribed -> none
+    assert assess("睡眠薬を全部飲んだ").level is RiskLevel.IMMINENT
+    assert assess("睡眠薬を全部飲みたい").level is RiskLevel.HIGH
+    assert assess("睡眠薬を処方してもらいました").level is RiskLevel.NONE
+    # harm to a family member: feared -> high; received -> high; harmless -> none
+    assert assess("母を傷つけてしまいそうで怖い").level is RiskLevel.HIGH
+    assert assess("父に殴られて痣ができた").level is RiskLevel.HIGH
+    assert assess("父に手紙を書いた").level is RiskLevel.NONE
+    # harm to another + そう/たい is high even without a family word (by the rules themselves)
+    assert triage.assess_rules("人を殺してしまいそうで怖い")[0] is RiskLevel.HIGH
+
+
+def test_modalities_come_from_the_words_after_the_concept():
+    assert "die:wish" in concept_tags("死にたい")
+    assert "die:intent" in concept_tags("もう死のうかな")
+    assert "die:neg" in concept_tags("死ぬつもりはない")
+    assert "die:fig" in concept_tags("眠すぎて死ぬ")  # token level: a cause before it
+    assert "die:fig" in concept_tags("死にそう")
+    assert "die" not in concept_tags("死ぬほど笑った")  # a set figurative phrase is blanked before analysis
+    assert "ingest:done" in concept_tags("薬を飲みました")
+    assert "hurt:seem" in concept_tags("兄を殴ってしまいそう")
+
+
+def test_conjugations_and_spellings_fold_onto_one_lemma():
+    for text in ("薬を全部のんだ", "くすりぜんぶのんだ", "ｸｽﾘ ｾﾞﾝﾌﾞ ﾉﾝﾀﾞ", "薬を全部飲みました"):
+        assert assess(text).level is RiskLevel.IMMINENT, text
+
+
+def test_normalization_prepass_maps_slang_and_spacing():
+    assert "死にたい" in normalize("タヒにたい")
+    assert "死にたい" in normalize("し に た い")
+    assert "死にたい" in normalize("ｼﾆﾀｲ")
+    assert normalize("しにたいいいい").startswith("死にたい")
+
+
+@pytest.mark.parametrize("text,level", [
+    ("娘が「もう生きていたくない」と泣いている", "high"),
+    ("息子が死にたいと言っている", "high"),
+    ("息子が薬をたくさん飲んで意識がありません", "imminent"),
+    ("夫が遺書のような手紙を残していなくなった", "imminent"),
+])
+def test_a_crisis_reported_by_a_family_member_is_about_someone_else(text, level):
+    result = assess(text)
+    assert result.level == RiskLevel(level)
+    assert result.about_other is True
+
+
+@pytest.mark.parametrize("text", ["もう死にたい", "父に殴られています", "息子に殴られます", "母を殺してしまいそう"])
+def test_the_writer_at_risk_is_not_about_someone_else(text):
+    result = assess(text)
+    assert result.is_crisis and result.about_other is False
+
+
+def test_a_benign_message_from_a_parent_is_not_flagged():
+    result = assess("息子が10年ひきこもっています。どう接したらいいですか")
+    assert result.level is RiskLevel.NONE and not result.is_crisis
+
+
+def test_every_crisis_carries_a_cue_the_counselor_can_read():
+    result = assess("橋の上にいる。もう飛び降りる")
+    assert result.is_crisis and result.cues and all(isinstance(c, str) and c for c in result.cues)
+
+
+def test_a_text_without_any_lexicon_word_skips_the_analyzer():
+    assert triage.could_matter("こんにちは、はじめまして") is False
+    assert triage.could_matter("もう死にたい") is True
+    assert assess("こんにちは、はじめまして").level is RiskLevel.NONE

@@ -1,0 +1,70 @@
+"""The learned second opinion: it may raise a level, never lower one, and the shipped file is what
+the build script makes from the data."""
+
+import csv
+import json
+from pathlib import Path
+
+from flows import triage, triage_model
+from flows.triage import RiskLevel
+
+DATA = Path(__file__).resolve().parent / "triage_data" / "messages.tsv"
+
+
+def _model_saying(level: str) -> triage_model.Model:
+    """A model that is sure of `level` whatever the text."""
+    classes = ["none", "moderate", "high", "imminent"]
+    return triage_model.Model({"classes": classes, "threshold": 0.5, "weights": {},
+                               "intercept": [20.0 if c == level else 0.0 for c in classes]})
+
+
+def test_a_model_that_sees_no_crisis_never_lowers_the_rules(monkeypatch):
+    monkeypatch.setattr(triage_model, "model", lambda: _model_saying("none"))
+    triage.clear_caches()
+    expected = {"薬を全部飲んだ": RiskLevel.IMMINENT, "もう死にたい": RiskLevel.HIGH, "もう限界": RiskLevel.MODERATE}
+    for text, level in expected.items():
+        result = triage.assess(text)
+        assert result.level is level
+        assert triage_model.CUE not in result.cues
+
+
+def test_the_second_opinion_itself_never_returns_a_lower_level():
+    calm = _model_saying("none")
+    for level in RiskLevel:
+        assert triage_model.opinion("もう死にたい", calm) is RiskLevel.NONE
+        assert triage_model.second_opinion("もう死にたい", level, analyzed=True, model_=calm) is level
+
+
+def test_a_model_that_sees_a_crisis_raises_the_level_with_its_own_cue(monkeypatch):
+    text = "なんとなく薬のことを考えている"
+    triage.clear_caches()
+    rules_level = triage.assess_rules(text)[0]
+    assert rules_level.rank < RiskLevel.IMMINENT.rank
+    monkeypatch.setattr(triage_model, "model", lambda: _model_saying("imminent"))
+    result = triage.assess(text)
+    assert result.level is RiskLevel.IMMINENT
+    assert triage_model.CUE in result.cues
+
+
+def test_on_every_labelled_message_the_model_only_raises():
+    with DATA.open(encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f, delimiter="\t")]
+    for text in texts:
+        rules_level = triage.assess_rules(text)[0]
+        assert triage.assess(text).level.rank >= rules_level.rank, text
+
+
+def test_the_shipped_model_is_built_from_dev_only_with_its_cross_validation():
+    data = json.loads(triage_model.MODEL_PATH.read_text(encoding="utf-8"))
+    cv = data["cv_on_dev"]
+    assert cv["folds"] == 5 and cv["seed"] == 0
+    assert 0.5 <= data["threshold"] < 1.0
+    # the combination is at least as good as the rules alone on held-out folds
+    assert cv["rules_plus_model"]["crisis_recall"] >= cv["rules"]["crisis_recall"]
+
+
+def test_rebuilding_the_model_gives_the_same_file():
+    from flows import triage_train
+
+    data, _cv = triage_train.build(verbose=False, cross_validate=False)
+    assert triage_train.dump(data) == triage_model.MODEL_PATH.read_text(encoding="utf-8")
