@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from storage.models import Client, Consultation, Organization, Staff
 
 OPEN_STATES = ("intake", "waiting", "active")
+AT_RISK_RANK = 2  # high and imminent
 
 
 def default_organization(session: Session) -> Organization | None:
@@ -109,7 +110,8 @@ def expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[C
     return list(session.scalars(
         select(Consultation)
         .where(Consultation.state == "intake", Consultation.flow_expires_at.is_not(None),
-               Consultation.flow_expires_at <= now)
+               Consultation.flow_expires_at <= now,
+               Consultation.risk_rank < AT_RISK_RANK)  # no timeout ever closes a consultation at risk
         .order_by(Consultation.id).limit(limit)
     ))
 
@@ -135,7 +137,8 @@ def claim_expired_intakes(session: Session, now: datetime, limit: int = 200) -> 
     """Intakes past their deadline, each taken by exactly one sweep: the deadline is consumed (set to
     NULL) by the claiming UPDATE, so a concurrent run finds nothing left to expire."""
     return _claim(session, [Consultation.state == "intake", Consultation.flow_expires_at.is_not(None),
-                            Consultation.flow_expires_at <= now],
+                            Consultation.flow_expires_at <= now,
+                            Consultation.risk_rank < AT_RISK_RANK],  # no timeout closes a consultation at risk
                   {"flow_expires_at": None}, limit)
 
 
@@ -189,3 +192,25 @@ def set_intake_answers(c: Consultation, answers: dict[str, Any]) -> None:
     for field in ("who", "age_band", "area", "concern"):
         if field in answers:
             setattr(c, field, answers[field])
+
+
+def unclaimed_at_risk(session: Session) -> list[Consultation]:
+    """Waiting consultations at high or imminent risk: what the console alerts about, most urgent first."""
+    return list(session.scalars(
+        select(Consultation)
+        .where(Consultation.state == "waiting", Consultation.risk_rank >= AT_RISK_RANK)
+        .order_by(Consultation.risk_rank.desc(), Consultation.queued_at, Consultation.id)
+    ))
+
+
+def realert(session: Session, consultation_id: int, last_alerted_at: datetime | None, now: datetime) -> bool:
+    """Stamp a new alert if nobody else did since `last_alerted_at` (safe across processes)."""
+    result = session.execute(
+        update(Consultation)
+        .where(Consultation.id == consultation_id, Consultation.state == "waiting",
+               Consultation.alerted_at == last_alerted_at if last_alerted_at is not None
+               else Consultation.alerted_at.is_(None))
+        .values(alerted_at=now, alert_count=Consultation.alert_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1

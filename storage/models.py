@@ -158,6 +158,9 @@ class Consultation(Base):
     risk_topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
     risk_flagged_at: Mapped[datetime | None]
     emergency_sent_at: Mapped[datetime | None]
+    risk_about_other: Mapped[bool] = mapped_column(Boolean, default=False)  # reported by family/friend
+    alerted_at: Mapped[datetime | None]  # last console alert for an at-risk consultation nobody claimed
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)  # alerts so far (1 = first, 2+ = re-alerts)
 
     counselor_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
 
@@ -203,6 +206,7 @@ class Message(Base):
     text: Mapped[str | None] = mapped_column(Text)
     text_purged_at: Mapped[datetime | None]
     risk_level: Mapped[str | None] = mapped_column(String(10))
+    risk_cues: Mapped[list[Any] | None] = mapped_column(JSON)  # triage cue names (never the user's words)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
     created_at: Mapped[datetime] = mapped_column(index=True)
 

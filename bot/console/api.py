@@ -12,7 +12,7 @@ from bot.console import texts, views
 from bot.console.auth import api_rate_limit, current_staff, may_see
 from bot.security import has_control
 from bot.services import services
-from flows import handoff
+from flows import alerts, handoff
 from storage import audit
 from storage import consultations as consultation_repo
 from storage.models import Consultation, Note, Staff
@@ -120,6 +120,16 @@ def queue(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
     mine = [views.summary(db, c, now) for c in db.query(Consultation)
             .filter(Consultation.state == "active", Consultation.counselor_id == staff.id).order_by(Consultation.id)]
     return jsonify(queue=items, mine=mine)
+
+
+@bp.get("/alerts")
+@_unit
+def crisis_alerts(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
+    """Unclaimed consultations at high or imminent risk that this viewer may see: every console page polls
+    this. Polling also stamps the re-alerts that are due (2 minutes unclaimed), on the injected clock."""
+    alerts.realert_due(db, now)
+    items = [views.alert(db, c, now) for c in alerts.pending(db) if may_see(staff, c)]
+    return jsonify(alerts=items)
 
 
 @bp.get("/consultations/<int:cid>")
