@@ -35,7 +35,7 @@ def main() -> int:
     platform = LinePlatform(SECRET, TOKEN)
     emulator = EmulatorServer(platform).start()
     settings = Settings(line_channel_secret=SECRET, line_channel_access_token=TOKEN, line_api_base_url=emulator.url,
-                        database_url=url, secret_key="bench", service_hours="always", scheduler=False,
+                        database_url=url, secret_key="b" * 40, service_hours="always", scheduler=False,
                         outbox_mode="off", line_api_timeout=2)
     first = create_app(settings)
     client = first.test_client()

@@ -44,7 +44,7 @@ def main() -> int:
     emulator = EmulatorServer(platform)
     emulator.start()
     settings = Settings(line_channel_secret=SECRET, line_channel_access_token=TOKEN, line_api_base_url=emulator.url,
-                        database_url=url, secret_key="bench", service_hours="always", areas=("札幌市",),
+                        database_url=url, secret_key="b" * 40, service_hours="always", areas=("札幌市",),
                         scheduler=False)
     app = create_app(settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=8)

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, jsonify
 from sqlalchemy import text
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, SettingsError, check, load_settings
 from bot.line_client import LineGateway
 from bot.sender import BackgroundSender, InlineSender, OutboxSender
 from bot.services import Services, build_policy, services
@@ -36,12 +36,23 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
         env = dict(os.environ)
         env.update({k: str(v) for k, v in (config or {}).items()})
         settings = load_settings(env)
+    problems = check(settings, require_line=False)
+    if not settings.secret_key:
+        problems.append("SECRET_KEY is missing (a long random string; it keys sessions and user hashes)")
+    if problems:  # a Settings built in code is held to the same rules as the environment
+        raise SettingsError(problems)
     clock = clock or utc_now
 
     app = Flask(__name__)
+    from datetime import timedelta
+
+    from bot.security import harden
+
+    harden(app, trusted_proxies=settings.trusted_proxies, webhook_max_bytes=settings.webhook_max_bytes,
+           https=settings.session_cookie_secure)
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=max(settings.webhook_max_bytes, 2_000_000),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,

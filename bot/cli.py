@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_staff import add_staff_commands
 
     add_staff_commands(sub)
+    from bot.cli_stats import add_stats_command
+
+    add_stats_command(sub)
     return parser
 
 
@@ -143,10 +146,14 @@ def serve(settings, host: str, port: int, *, threads: int = 8, scheduler: bool =
     from waitress import create_server
 
     from bot.app import create_app
+    from bot.config import SettingsError, talks_to_real_line
     from bot.scheduler import LeadingScheduler
+    from bot.security import API_MAX_BYTES
     from storage.db import make_engine
     from storage.migrate import upgrade
 
+    if settings.line_emulator and talks_to_real_line(settings.line_api_base_url):
+        raise SettingsError(["LINE_EMULATOR=on with the real LINE API address: refusing to serve"])
     engine = make_engine(settings.database_url)
     upgrade(engine)  # the schema is brought up to date on start
     engine.dispose()
@@ -156,7 +163,9 @@ def serve(settings, host: str, port: int, *, threads: int = 8, scheduler: bool =
     if scheduler and settings.scheduler:
         sched = LeadingScheduler(svc)  # runs the jobs only while no other scheduler does
         sched.start()
-    server = create_server(app, host=host, port=port, threads=threads, ident="tsunagu")
+    # Waitress refuses a larger body from its Content-Length before reading it (its default is 1 GiB).
+    server = create_server(app, host=host, port=port, threads=threads, ident="tsunagu",
+                           max_request_body_size=max(settings.webhook_max_bytes, API_MAX_BYTES))
     log.info("Tsunagu serving on http://%s:%s (hours: %s)", host, port, settings.hours().label())
     if on_ready is not None:
         on_ready(app)

@@ -47,6 +47,16 @@ class Settings:
     event_workers: int = 4  # threads handling stored webhook events; one user's events always on the same one
     scheduler: bool = True
     session_cookie_secure: bool = True
+    # Security (issue 13): sessions, tokens, throttling, proxies, the emulator's webhook address.
+    trusted_proxies: int = 0  # reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    api_token_days: int = 90
+    api_rate_limit: int = 120  # requests per minute per API token
+    login_free_attempts: int = 5  # per account, before each further attempt waits (backoff)
+    login_backoff_max_seconds: int = 60
+    login_address_limit: int = 30  # failed logins per address per 15 minutes before that address waits
+    line_emulator_webhook_url: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def hours(self) -> ServiceHours:
@@ -78,7 +88,19 @@ _ENV = {
     "EVENT_WORKERS": "event_workers",
     "SCHEDULER": "scheduler",
     "SESSION_COOKIE_SECURE": "session_cookie_secure",
+    "TRUSTED_PROXIES": "trusted_proxies",
+    "SESSION_IDLE_MINUTES": "session_idle_minutes",
+    "SESSION_MAX_HOURS": "session_max_hours",
+    "API_TOKEN_DAYS": "api_token_days",
+    "API_RATE_LIMIT": "api_rate_limit",
+    "LOGIN_FREE_ATTEMPTS": "login_free_attempts",
+    "LOGIN_BACKOFF_MAX_SECONDS": "login_backoff_max_seconds",
+    "LOGIN_ADDRESS_LIMIT": "login_address_limit",
+    "LINE_EMULATOR_WEBHOOK_URL": "line_emulator_webhook_url",
 }
+_MAY_BE_ZERO = {"trusted_proxies"}
+SECRET_KEY_MIN = 32
+REAL_LINE_HOSTS = ("line.me", "line-apps.com")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -95,7 +117,7 @@ def _parse(name: str, attr: str, raw: str, problems: list[str]) -> Any:
     elif kind == "int":
         try:
             value = int(raw)
-            if value <= 0:
+            if value < 0 or (value == 0 and attr not in _MAY_BE_ZERO):
                 raise ValueError
             return value
         except ValueError:
@@ -142,8 +164,18 @@ def check(s: Settings, *, require_line: bool = True) -> list[str]:
         problems.append("LINE_CHANNEL_ACCESS_TOKEN is missing (Messaging API > channel access token)")
     if require_line and not s.secret_key:
         problems.append("SECRET_KEY is missing (a long random string; it keys sessions and user hashes)")
+    if s.secret_key and len(s.secret_key) < SECRET_KEY_MIN:
+        problems.append(f"SECRET_KEY is too short ({len(s.secret_key)} characters; at least {SECRET_KEY_MIN}: "
+                        "python3 -c \"import secrets; print(secrets.token_urlsafe(48))\")")
     if not s.line_api_base_url.startswith(("http://", "https://")):
         problems.append("LINE_API_BASE_URL must start with http:// or https://")
+    if s.line_emulator and talks_to_real_line(s.line_api_base_url):
+        problems.append("LINE_EMULATOR=on with the real LINE API address: the emulator is for the demo and tests; "
+                        "turn it off, or point LINE_API_BASE_URL at it")
+    if s.line_emulator_webhook_url and not s.line_emulator_webhook_url.startswith(("http://", "https://")):
+        problems.append("LINE_EMULATOR_WEBHOOK_URL must start with http:// or https://")
+    if s.trusted_proxies > 5:
+        problems.append("TRUSTED_PROXIES: the number of reverse proxies in front of the app (0-5)")
     try:
         ZoneInfo(s.service_timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -162,3 +194,10 @@ def check(s: Settings, *, require_line: bool = True) -> list[str]:
     if s.outbox_mode not in ("thread", "inline", "off"):
         problems.append("OUTBOX_MODE must be thread, inline or off")
     return problems
+
+
+def talks_to_real_line(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in REAL_LINE_HOSTS)

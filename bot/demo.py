@@ -29,6 +29,7 @@ def demo_settings(host: str, port: int, database: str) -> Settings:
         service_hours="always",
         areas=("札幌市", "旭川市", "函館市"),
         session_cookie_secure=False,
+        line_emulator_webhook_url=f"http://{host}:{port}/callback",  # configured, never learned from a request
     )
 
 
@@ -62,7 +63,6 @@ def run_demo(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
 
     def ready(app) -> None:  # noqa: ANN001
-        app.extensions["line_emulator"].webhook_url = base + "/callback"
         print("\n  つなぐ demo is running (Ctrl+C to stop)\n")
         print(f"  LINE simulator (be an anonymous user):  {base}/simulator/")
         print(f"  Counselor console:                      {base}/console/")

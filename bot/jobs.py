@@ -66,6 +66,16 @@ def purge_old_text(svc: Services) -> int:
         return purge_text_before(session, now - timedelta(days=svc.settings.retention_days), now)
 
 
+def purge_security_records(svc: Services) -> int:
+    """Quiet login/API counters and console sessions past their absolute lifetime."""
+    from storage import staff, throttle
+
+    now = svc.clock()
+    with svc.sessions.begin() as session:
+        return (throttle.purge(session, now, timedelta(hours=1))
+                + staff.purge_sessions(session, now, timedelta(hours=svc.settings.session_max_hours + 1)))
+
+
 JOBS = {
     # name: (function, seconds between runs)
     "send_outbox": (send_outbox, 5),
@@ -73,6 +83,7 @@ JOBS = {
     "expire_intakes": (expire_intakes, 60),
     "waiting_updates": (waiting_updates, 60),
     "purge_old_text": (purge_old_text, 6 * 3600),
+    "purge_security_records": (purge_security_records, 3600),
 }
 
 

@@ -8,14 +8,15 @@ Safety comes first: every text is triaged before any flow, hours rule or timeout
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from flows import engine, texts
-from flows.emergency import MODERATE_ACK, emergency_message
+from flows import alerts, engine, lifecycle, texts
+from flows.emergency import crisis_bubbles
 from flows.engine import Flow, FlowState
 from flows.hours import ServiceHours
 from flows.intake import ANSWER_FIELDS, INTAKE, summary
@@ -23,12 +24,19 @@ from flows.line_messages import text_message
 from flows.triage import Assessment, RiskLevel, assess
 from storage import clients as client_repo
 from storage import consultations as consultation_repo
+from storage import friends as friend_repo
 from storage import messages as message_repo
 from storage import outbox as outbox_repo
 from storage.models import Client, Consultation, OutboxMessage
 
 RISK_RANK = {"none": 0, "moderate": 1, "high": 2, "imminent": 3}
 CRISIS_PRIORITY = 10
+MODERATE_ESCALATE_AFTER = 3  # this many moderate messages in one consultation count as high
+MODERATE_WINDOW = timedelta(hours=12)  # outside hours, with no consultation: moderate messages this recent
+
+
+class AtRiskCloseRefused(RuntimeError):
+    """The bot tried to close a consultation at risk (only staff may): a bug, never a user's doing."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Policy:
     hash_key: bytes
     crisis_repeat: timedelta = timedelta(minutes=30)
     waiting_ack_every: timedelta = timedelta(minutes=10)
+    at_risk_ack_every: timedelta = timedelta(minutes=3)
     hours_notice_every: timedelta = timedelta(hours=1)
     reply_token_ttl: timedelta = timedelta(seconds=50)  # LINE's tokens last about a minute; keep a margin
 
@@ -96,6 +105,24 @@ class Outbound:
 
 
 # --- events ----------------------------------------------------------------------------------------
+#
+# Every text is triaged first. A crisis (high/imminent, or moderate repeated) goes straight to the crisis
+# step whatever the state or hour. Everything else is decided by the lifecycle table (flows/lifecycle.py):
+# the state's command for the typed word if it has one, else the state's handler.
+
+
+@dataclass
+class Turn:
+    """One event being handled: what the lifecycle's actions work on."""
+
+    session: Session
+    policy: Policy
+    client: Client
+    out: Outbound
+    now: datetime
+    consultation: Consultation | None
+    text: str | None = None
+    word: str | None = None  # the command as typed, for the counselor's notice
 
 
 def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime,
@@ -103,6 +130,7 @@ def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime
     client, created = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     returning = not created and client.followed_at is not None
     client_repo.mark_followed(client, line_user_id, now)
+    friend_repo.record(session, client.id, "follow", now)
     out = Outbound(client, now, reply)
     template = texts.GREETING_AGAIN if returning else texts.GREETING
     out.say(template.format(hours=policy.hours.label()), kind="greeting")
@@ -115,15 +143,11 @@ def on_unfollow(session: Session, policy: Policy, line_user_id: str, now: dateti
     if client is None:
         return
     client_repo.mark_blocked(client, now)
+    friend_repo.record(session, client.id, "block", now)
     outbox_repo.cancel_pending_for_client(session, client.id)
-    open_c = consultation_repo.open_for_client(session, client.id)
-    if open_c is None:
-        return
-    if open_c.state in ("intake", "waiting"):
-        _close(open_c, now, reason="blocked")
-    else:  # active: the counselor decides, but must know the user can no longer read replies
-        message_repo.add(session, client_id=client.id, consultation_id=open_c.id, direction="in",
-                         sender="system", kind="notice", text="相談者がアカウントをブロックしました。", now=now)
+    consultation = consultation_repo.open_for_client(session, client.id)
+    turn = Turn(session, policy, client, Outbound(client, now), now, consultation)
+    _run(turn, "block")
 
 
 def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now: datetime,
@@ -132,35 +156,28 @@ def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now:
     out = Outbound(client, now, reply)
     consultation = consultation_repo.open_for_client(session, client.id)
     assessment = assess(text)
+    acted_on = _escalate_repeated_moderate(session, client, consultation, assessment, now)
 
-    if assessment.is_crisis:
-        consultation = _handle_crisis(session, policy, client, consultation, assessment, out, now)
+    if acted_on.is_crisis:
+        consultation = _handle_crisis(session, policy, client, consultation, acted_on, out, now)
         _store_incoming(session, client, consultation, text, now, assessment)
+        if acted_on is not assessment:
+            _notice(session, consultation, texts.NOTICE_MODERATE_ESCALATED.format(count=MODERATE_ESCALATE_AFTER), now)
         out.flush(session)
         return out
 
     if assessment.level == RiskLevel.MODERATE:
-        out.say(MODERATE_ACK, kind="care")
-
-    if consultation is None:
-        if not policy.hours.is_open(now):
-            _store_incoming(session, client, None, text, now, assessment)
-            _outside_hours(policy, client, out, now, force=bool(out.items))
-            out.flush(session)
-            return out
-        consultation = _start_intake(session, policy, client, out, now)
+        out.say(texts.MODERATE_ACK, kind="care")
+    if consultation is not None:
         _flag(consultation, assessment, now)
         _store_incoming(session, client, consultation, text, now, assessment)
-    else:
-        _flag(consultation, assessment, now)
-        _store_incoming(session, client, consultation, text, now, assessment)
-        if consultation.state == "intake":
-            consultation = _advance_intake(session, policy, client, consultation, text, out, now)
-        elif consultation.state == "waiting":
-            _while_waiting(policy, consultation, text, out, now)
-        elif consultation.state == "active":
-            _while_active(session, consultation, text, out, now)
-    out.consultation = consultation
+    turn = Turn(session, policy, client, out, now, consultation, text=text)
+    _run(turn, "text")
+    if consultation is None:  # started (or not, outside hours) by the step
+        if turn.consultation is not None:
+            _flag(turn.consultation, assessment, now)
+        _store_incoming(session, client, turn.consultation, text, now, assessment)
+    out.consultation = turn.consultation
     out.flush(session)
     return out
 
@@ -171,16 +188,9 @@ def on_non_text(session: Session, policy: Policy, line_user_id: str, kind: str, 
     client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     out = Outbound(client, now, reply)
     consultation = consultation_repo.open_for_client(session, client.id)
-    if consultation is None and not policy.hours.is_open(now):
-        _outside_hours(policy, client, out, now)
-    elif consultation is None:
-        consultation = _start_intake(session, policy, client, out, now)
-    elif consultation.state == "intake":
-        out.say(texts.NON_TEXT_IN_INTAKE)
-        out.prompt(engine.prompt_for(policy.intake, consultation.flow_step or policy.intake.entry,
-                                     consultation.flow_data or {}))
-    elif consultation.state == "waiting":
-        _waiting_ack(policy, consultation, out, now)
+    turn = Turn(session, policy, client, out, now, consultation)
+    _run(turn, "non_text")
+    consultation = turn.consultation
     message_repo.add(session, client_id=client.id, consultation_id=consultation.id if consultation else None,
                      direction="in", sender="user", kind=kind, text=None, now=now)
     if consultation is not None:
@@ -207,58 +217,210 @@ def on_postback(session: Session, policy: Policy, line_user_id: str, data: str, 
     return out
 
 
+# --- the lifecycle's actions -------------------------------------------------------------------------
+
+
+def _run(turn: Turn, event: str) -> None:
+    c = turn.consultation
+    state = lifecycle.state_of(c.state if c else None, c.risk_rank if c else 0)
+    turn.word = turn.text
+    _ACTIONS[lifecycle.decide(LIFECYCLE, state, event, turn.text)](turn)
+
+
+def _act_start(t: Turn) -> None:
+    if not t.policy.hours.is_open(t.now):
+        _outside_hours(t.policy, t.client, t.out, t.now, force=bool(t.out.items))
+        return
+    t.consultation = _start_intake(t.session, t.policy, t.client, t.out, t.now)
+
+
+def _act_advance_intake(t: Turn) -> None:
+    assert t.consultation is not None and t.text is not None
+    t.consultation = _advance_intake(t.session, t.policy, t.client, t.consultation, t.text, t.out, t.now)
+
+
+def _act_repeat_intake_question(t: Turn) -> None:
+    assert t.consultation is not None
+    t.out.say(texts.NON_TEXT_IN_INTAKE)
+    t.out.prompt(engine.prompt_for(t.policy.intake, t.consultation.flow_step or t.policy.intake.entry,
+                                   t.consultation.flow_data or {}))
+
+
+def _act_ack_waiting(t: Turn) -> None:
+    assert t.consultation is not None
+    _waiting_ack(t.policy, t.consultation, t.out, t.now)
+
+
+def _act_relay(t: Turn) -> None:
+    """Active: the counselor reads it in the console; the bot stays quiet."""
+
+
+def _act_close_by_user(t: Turn) -> None:
+    c = t.consultation
+    assert c is not None
+    if c.state == "active":
+        _close(c, t.now, reason="user_ended")
+        _notice(t.session, c, "相談者が「終了」を送り、相談を終えました。", t.now)
+    else:
+        _close(c, t.now, reason="user_withdrew")
+    t.out.say(texts.USER_ENDED)
+
+
+def _act_close_blocked(t: Turn) -> None:
+    assert t.consultation is not None
+    _close(t.consultation, t.now, reason="blocked")
+
+
+def _act_note_blocked(t: Turn) -> None:
+    # Active: the counselor decides, but must know the user can no longer read replies.
+    assert t.consultation is not None
+    _notice(t.session, t.consultation, "相談者がアカウントをブロックしました。", t.now, direction="in")
+
+
+def _act_note_blocked_at_risk(t: Turn) -> None:
+    assert t.consultation is not None
+    _notice(t.session, t.consultation, texts.NOTICE_AT_RISK_BLOCKED, t.now, direction="in")
+
+
+def _act_hold_at_risk(t: Turn) -> None:
+    """終わり from a person at risk: a gentle reply, a notice for the counselor, and it stays open."""
+    c = t.consultation
+    assert c is not None
+    t.out.consultation = c
+    t.out.priority = CRISIS_PRIORITY
+    t.out.say(texts.AT_RISK_END, kind="crisis")
+    _notice(t.session, c, texts.NOTICE_AT_RISK_END.format(word=(t.word or "").strip()[:20]), t.now)
+
+
+def _act_queue_at_risk(t: Turn) -> None:
+    """An at-risk consultation found in intake (should not happen: the crisis step queues it)."""
+    c = t.consultation
+    assert c is not None
+    consultation_repo.set_intake_answers(c, c.flow_data or {})
+    _leave_flow(c)
+    _enter_queue(t.session, c, t.now)
+    _at_risk_ack(t.policy, c, t.out, t.now, force=True)
+
+
+def _act_ack_at_risk(t: Turn) -> None:
+    assert t.consultation is not None
+    _at_risk_ack(t.policy, t.consultation, t.out, t.now)
+
+
+def _act_ignore(t: Turn) -> None:
+    """Nothing to do (e.g. a block with no open consultation)."""
+
+
+_ACTIONS: dict[str, Callable[[Turn], None]] = {
+    "start": _act_start, "advance_intake": _act_advance_intake,
+    "repeat_intake_question": _act_repeat_intake_question, "ack_waiting": _act_ack_waiting, "relay": _act_relay,
+    "close_by_user": _act_close_by_user, "close_blocked": _act_close_blocked, "note_blocked": _act_note_blocked,
+    "note_blocked_at_risk": _act_note_blocked_at_risk, "hold_at_risk": _act_hold_at_risk,
+    "queue_at_risk": _act_queue_at_risk, "ack_at_risk": _act_ack_at_risk, "ignore": _act_ignore,
+}
+LIFECYCLE = lifecycle.build_lifecycle(_ACTIONS)
+
+
 # --- steps -----------------------------------------------------------------------------------------
+
+
+def _enter_queue(session: Session, consultation: Consultation, now: datetime) -> None:
+    """The one place a consultation joins the waiting queue (intake done, or a crisis)."""
+    consultation.state = "waiting"
+    consultation.queued_at = now
+    session.flush()
+
+
+def _escalate_repeated_moderate(session: Session, client: Client, consultation: Consultation | None,
+                                assessment: Assessment, now: datetime) -> Assessment:
+    """Several moderate messages in one consultation (or, outside hours with none open, within
+    `MODERATE_WINDOW`) count as high: the assessment to act on."""
+    if assessment.level != RiskLevel.MODERATE:
+        return assessment
+    if consultation is None:
+        earlier = message_repo.count_unattached_at_level(session, client.id, RiskLevel.MODERATE.value,
+                                                         since=now - MODERATE_WINDOW)
+    elif consultation.risk_rank >= lifecycle.AT_RISK_RANK:
+        return assessment
+    else:
+        earlier = message_repo.count_incoming_at_level(session, consultation.id, RiskLevel.MODERATE.value)
+    if earlier + 1 < MODERATE_ESCALATE_AFTER:
+        return assessment
+    return Assessment(RiskLevel.HIGH, (texts.MODERATE_ESCALATED_CUE, *assessment.cues), assessment.topics,
+                      assessment.about_other)
 
 
 def _handle_crisis(session: Session, policy: Policy, client: Client, consultation: Consultation | None,
                    assessment: Assessment, out: Outbound, now: datetime) -> Consultation:
-    """Emergency contacts now, whatever the state or hour; the consultation jumps the queue."""
+    """Emergency contacts now, whatever the state or hour; the consultation jumps the queue and every
+    counselor on duty is alerted."""
     if consultation is None:
         org = consultation_repo.ensure_default_organization(session, now)
-        consultation = consultation_repo.create(session, client, org, now, state="waiting")
-        consultation.queued_at = now
+        consultation = consultation_repo.create(session, client, org, now, state="intake")
+        _enter_queue(session, consultation, now)
     elif consultation.state == "intake":
         # Nobody in crisis should be asked their age band first: go straight to the queue.
         consultation_repo.set_intake_answers(consultation, consultation.flow_data or {})
         _leave_flow(consultation)
-        consultation.state = "waiting"
-        consultation.queued_at = now
+        _enter_queue(session, consultation, now)
     repeat_due = (consultation.emergency_sent_at is None
                   or now - consultation.emergency_sent_at >= policy.crisis_repeat
                   or assessment.level == RiskLevel.IMMINENT)
-    _flag(consultation, assessment, now)
+    if _flag(consultation, assessment, now):
+        alerts.raise_alert(consultation, now)  # new or escalated: the console alerts again
+    if assessment.about_other:
+        consultation.risk_about_other = True
+    if consultation.state == "waiting" and consultation.waiting_notice_at is None:
+        # The status bubble below is this person's waiting note; the generic "still waiting" sweep,
+        # which cannot know the hours or the priority promised, leaves at-risk consultations alone.
+        consultation.waiting_notice_at = now
     out.consultation = consultation
     out.priority = CRISIS_PRIORITY
+    open_now = policy.hours.is_open(now)
     if repeat_due:
-        out.say(emergency_message(assessment.level), kind="emergency")
+        for bubble in crisis_bubbles(assessment.level, now, policy.hours.tz, service_open=open_now,
+                                     about_other=assessment.about_other):
+            out.say(bubble, kind="emergency")
         consultation.emergency_sent_at = now
     if consultation.state == "waiting":
-        if policy.hours.is_open(now):
-            out.say(texts.CRISIS_QUEUED, kind="crisis")
+        if open_now:
+            out.say(texts.CRISIS_QUEUED_FAMILY if assessment.about_other else texts.CRISIS_QUEUED, kind="crisis")
         else:
-            out.say(texts.CRISIS_OUTSIDE_HOURS.format(hours=policy.hours.label()), kind="crisis")
+            out.say(texts.CRISIS_OUTSIDE_HOURS.format(
+                hours=policy.hours.label(), next_opening=policy.hours.describe_next_opening(now)), kind="crisis")
     return consultation
 
 
-def _flag(consultation: Consultation, assessment: Assessment, now: datetime) -> None:
+def _flag(consultation: Consultation, assessment: Assessment, now: datetime) -> bool:
+    """Record the level and cues; True when the level rose to high or imminent (new or escalated)."""
     level = assessment.level.value
     if level == "none":
-        return
+        return False
     rank = RISK_RANK[level]
-    if rank > consultation.risk_rank:
+    rose = rank > consultation.risk_rank
+    if rose:
         consultation.risk_rank = rank
         consultation.risk_level = level
         consultation.risk_flagged_at = now
     consultation.risk_cues = list(dict.fromkeys([*(consultation.risk_cues or []), *assessment.cues]))[:20]
     consultation.risk_topics = sorted({*(consultation.risk_topics or []), *assessment.topics})
+    return rose and rank >= lifecycle.AT_RISK_RANK
 
 
 def _store_incoming(session: Session, client: Client, consultation: Consultation | None, text: str,
                     now: datetime, assessment: Assessment) -> None:
     message_repo.add(session, client_id=client.id, consultation_id=consultation.id if consultation else None,
-                     direction="in", sender="user", text=text, now=now, risk_level=assessment.level.value)
+                     direction="in", sender="user", text=text, now=now, risk_level=assessment.level.value,
+                     risk_cues=list(assessment.cues) or None)
     if consultation is not None:
         consultation.last_user_message_at = now
+
+
+def _notice(session: Session, consultation: Consultation, text: str, now: datetime, *,
+            direction: str = "out") -> None:
+    """A line in the chat for the counselor only (sender "system"); never sent to the user."""
+    message_repo.add(session, client_id=consultation.client_id, consultation_id=consultation.id,
+                     direction=direction, sender="system", kind="notice", text=text, now=now)
 
 
 def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime) -> Consultation:
@@ -298,9 +460,7 @@ def _advance_intake(session: Session, policy: Policy, client: Client, consultati
     elif outcome.status == "completed":
         consultation_repo.set_intake_answers(consultation, outcome.answers)
         _leave_flow(consultation)
-        consultation.state = "waiting"
-        consultation.queued_at = now
-        session.flush()
+        _enter_queue(session, consultation, now)
         _queued_message(session, consultation, out)
     return consultation
 
@@ -315,14 +475,6 @@ def _queued_message(session: Session, consultation: Consultation, out: Outbound)
         out.say(texts.QUEUED.format(ahead=ahead), kind="queued")
 
 
-def _while_waiting(policy: Policy, consultation: Consultation, text: str, out: Outbound, now: datetime) -> None:
-    if engine.normalize(text) in {engine.normalize(w) for w in (*texts.COMMAND_END, *texts.COMMAND_CANCEL)}:
-        _close(consultation, now, reason="user_withdrew")
-        out.say(texts.USER_ENDED)
-        return
-    _waiting_ack(policy, consultation, out, now)
-
-
 def _waiting_ack(policy: Policy, consultation: Consultation, out: Outbound, now: datetime) -> None:
     if out.items:
         return
@@ -331,13 +483,19 @@ def _waiting_ack(policy: Policy, consultation: Consultation, out: Outbound, now:
         out.say(texts.WAITING_ACK)
 
 
-def _while_active(session: Session, consultation: Consultation, text: str, out: Outbound, now: datetime) -> None:
-    if engine.normalize(text) in {engine.normalize(w) for w in texts.COMMAND_END}:
-        _close(consultation, now, reason="user_ended")
-        message_repo.add(session, client_id=consultation.client_id, consultation_id=consultation.id,
-                         direction="in", sender="system", kind="notice",
-                         text="相談者が「終了」を送り、相談を終えました。", now=now)
-        out.say(texts.USER_ENDED)
+def _at_risk_ack(policy: Policy, consultation: Consultation, out: Outbound, now: datetime, *,
+                 force: bool = False) -> None:
+    """A person at risk writes again while waiting: never 「順番」, and the hours told truthfully."""
+    if out.items and not force:
+        return
+    if force or consultation.waiting_ack_at is None or now - consultation.waiting_ack_at >= policy.at_risk_ack_every:
+        consultation.waiting_ack_at = now
+        out.priority = CRISIS_PRIORITY
+        if policy.hours.is_open(now):
+            out.say(texts.AT_RISK_WAITING_ACK, kind="crisis")
+        else:
+            out.say(texts.AT_RISK_WAITING_ACK_OUTSIDE_HOURS.format(
+                next_opening=policy.hours.describe_next_opening(now)), kind="crisis")
 
 
 def _outside_hours(policy: Policy, client: Client, out: Outbound, now: datetime, *, force: bool = False) -> None:
@@ -365,6 +523,9 @@ def _leave_flow(consultation: Consultation) -> None:
 
 
 def _close(consultation: Consultation, now: datetime, *, reason: str) -> None:
+    # The one way the bot closes: refused for a consultation at risk, whatever asked for it.
+    if consultation.risk_rank >= lifecycle.AT_RISK_RANK:
+        raise AtRiskCloseRefused(f"consultation {consultation.id} is at risk; only staff close it")
     _leave_flow(consultation)
     consultation.state = "closed"
     consultation.closed_at = now

@@ -36,10 +36,13 @@ class Limits:
 
 
 def claim(session: Session, staff: Staff, consultation_id: int, now: datetime, limits: Limits) -> Consultation:
+    """The limit is enforced by the claiming UPDATE itself, with the counselor's row locked: ten claims
+    sent at once by one counselor cannot all pass a count taken before any of them is written."""
     limit = staff.max_active or limits.max_active
-    if consultation_repo.active_count_for(session, staff.id) >= limit:
-        raise HandoffError("limit", f"同時に担当できるのは{limit}件までです")
-    if not consultation_repo.claim(session, consultation_id, staff.id, now):
+    consultation_repo.lock_staff(session, staff.id)
+    if not consultation_repo.claim(session, consultation_id, staff.id, now, limit=limit):
+        if consultation_repo.active_count_for(session, staff.id) >= limit:
+            raise HandoffError("limit", f"同時に担当できるのは{limit}件までです")
         raise HandoffError("conflict", "この相談はすでに他の相談員が担当しています")
     c = session.get(Consultation, consultation_id)
     assert c is not None
@@ -62,12 +65,21 @@ def counselor_message(session: Session, staff: Staff, c: Consultation, text: str
     c.last_counselor_message_at = now
 
 
-def transfer(session: Session, staff: Staff, c: Consultation, to: Staff, note: str | None, now: datetime) -> None:
+def transfer(session: Session, staff: Staff, c: Consultation, to: Staff, note: str | None, now: datetime,
+             limits: Limits | None = None) -> None:
+    """Hand an active consultation to another counselor, within the recipient's limit (checked atomically)."""
     if c.state != "active" or c.counselor_id != staff.id:
         raise HandoffError("state", "担当中の相談だけ引き継げます")
+    limit = to.max_active or (limits.max_active if limits else 10**6)
+    consultation_repo.lock_staff(session, to.id)
+    if not consultation_repo.reassign(session, c.id, staff.id, to.id, limit=limit):
+        session.refresh(c)
+        if c.state != "active" or c.counselor_id != staff.id:
+            raise HandoffError("state", "担当中の相談だけ引き継げます")
+        raise HandoffError("limit", f"引き継ぎ先の相談員はすでに{limit}件を担当しています")
     session.add(Transfer(consultation_id=c.id, from_staff_id=staff.id, to_staff_id=to.id,
                          to_organization_id=to.organization_id, note=note, created_at=now))
-    c.counselor_id = to.id
+    session.refresh(c)
 
 
 def close(session: Session, staff: Staff, c: Consultation, disposition: str, referral: str | None,

@@ -1,7 +1,7 @@
 """Everything the bot says in the intake and queue, in one place for review by non-programmers.
 
 Tone: short, warm, polite (です・ます), never pushing. Placeholders in {braces} are filled in by the
-program; please keep them when editing. The emergency message lives in emergency_contacts.toml.
+program; please keep them when editing. The emergency numbers and hours live in emergency_contacts.toml.
 """
 
 # --- when someone adds the account as a friend --------------------------------------------------
@@ -60,18 +60,69 @@ QUEUED_LONG = (
     "お待ちいただく間に書きたいことがあれば、ここに送ってください。相談員が読みます。"
 )
 QUEUED_LONG_THRESHOLD = 5  # from this many people ahead, the gentle wording is used
-WAITING_ACK = "メッセージを受け取りました。相談員が順番にお返事しますので、もう少しお待ちください。"
+# No 「順番」 in anything said while waiting: a person may have been promised priority before.
+WAITING_ACK = "メッセージを受け取りました。相談員がお返事しますので、もう少しお待ちください。"
 STILL_WAITING = (
-    "お待たせしていてごめんなさい。順番にお返事していますので、もう少しだけお待ちください。"
+    "お待たせしていてごめんなさい。相談員がお返事できるまで、もう少しだけお待ちください。"
     "書きたいことがあれば、ここに送ってくださいね。"
 )
 
-# --- crisis (the contacts themselves are in emergency_contacts.toml) -------------------------------
-CRISIS_QUEUED = "相談員に、優先してお返事するよう伝えました。このトークに書き続けてくださって大丈夫です。"
-CRISIS_OUTSIDE_HOURS = (
-    "いまは相談員の受付時間外です（{hours}）。上の窓口は時間外でもつながります。"
-    "受付が始まったら、いちばん先にお返事します。"
+# --- a person at risk --------------------------------------------------------------------------------
+# One coherent set: the first bubble names 119/110 and asks to call now; then the lines open at this
+# moment (built from emergency_contacts.toml); then one status bubble that never contradicts the others:
+# in hours "priority", outside hours "first when we open" -- and never 「順番」 after that.
+CRISIS_FIRST_HIGH = (
+    "話してくれてありがとうございます。あなたのことが心配です。\n"
+    "いま危ないと感じたら、すぐに119（救急）へ電話してください。身の危険があるときは110（警察）へ。"
 )
+CRISIS_FIRST_IMMINENT = (
+    "あなたの命が心配です。いま危険な状態なら、すぐに119（救急）へ電話してください。"
+    "身の危険を感じるときは110（警察）へ。"
+)
+CRISIS_FIRST_FAMILY = (
+    "知らせてくださってありがとうございます。ご家族のことがとても心配ですね。\n"
+    "いま命の危険がある、もう何かをしてしまったときは、すぐに119（救急）へ電話してください。"
+    "暴力などで身の危険があるときは110（警察）へ。"
+)
+CRISIS_FAMILY_WHAT_TO_DO = (
+    "ご家族のためにいまできること：\n"
+    "・できるだけひとりにしないで、そばにいてください\n"
+    "・薬や刃物、ひもなど危ないものを、そっと遠ざけてください\n"
+    "・責めたり説得したりせず、「心配している」と伝えてください\n"
+    "・あなたひとりで抱えず、下の窓口や相談員を頼ってください"
+)
+CRISIS_LINES_HEADING = "いま電話で話せる窓口です。"
+CRISIS_LINES_HEADING_FAMILY = "いまご家族が相談できる窓口です。"
+CRISIS_QUEUED = "相談員に、優先してお返事するよう伝えました。このトークに書き続けてくださって大丈夫です。"
+CRISIS_QUEUED_FAMILY = (
+    "相談員に、優先してお返事するよう伝えました。ご家族のいまの様子や、お困りのことを、"
+    "このトークに書いてください。"
+)
+CRISIS_OUTSIDE_HOURS = (
+    "いまは相談員の受付時間外です（{hours}）。次の受付は{next_opening}からで、受付が始まったら"
+    "いちばん先にお返事します。それまでも、このトークに書いてくださって大丈夫です。"
+)
+# An at-risk person writes again while waiting (at most once per few minutes).
+AT_RISK_WAITING_ACK = (
+    "メッセージを受け取りました。相談員ができるだけ早くお返事します。"
+    "待っている間に危ないと感じたら、119（救急）へ電話してください。"
+)
+AT_RISK_WAITING_ACK_OUTSIDE_HOURS = (
+    "メッセージを受け取りました。受付が始まったら、いちばん先にお返事します（次の受付は{next_opening}から）。"
+    "いま危ないと感じたら、119（救急）へ電話してください。"
+)
+# An at-risk person types 終わり / やめる: the consultation stays open; only staff close it.
+AT_RISK_END = (
+    "メッセージありがとうございます。あなたのことが心配なので、このトークはもう少し開いたままにしておきますね。"
+    "お返事はしなくても大丈夫です。話したくなったら、いつでもここに書いてください。"
+)
+# What the counselor sees in the chat (a system notice, never sent to the user).
+_STAYS_OPEN = "リスクが高いため相談は開いたままです（終了は相談員が判断します）。"
+NOTICE_AT_RISK_END = "相談者が「{word}」と送りました。" + _STAYS_OPEN
+NOTICE_AT_RISK_BLOCKED = "相談者がアカウントをブロックしました。" + _STAYS_OPEN
+NOTICE_MODERATE_ESCALATED = "注意レベルの発言が{count}回続いたため、高リスクに引き上げました。"
+MODERATE_ESCALATED_CUE = "注意レベルの発言が続いている"
+MODERATE_ACK = "話してくれてありがとうございます。つらい気持ちを抱えているのですね。よければ、このまま書いてください。"
 
 # --- outside service hours -------------------------------------------------------------------------
 OUTSIDE_HOURS = (

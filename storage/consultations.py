@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from storage.models import Client, Consultation, Organization
+from storage.models import Client, Consultation, Organization, Staff
 
 OPEN_STATES = ("intake", "waiting", "active")
+AT_RISK_RANK = 2  # high and imminent
 
 
 def default_organization(session: Session) -> Organization | None:
@@ -109,7 +110,8 @@ def expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[C
     return list(session.scalars(
         select(Consultation)
         .where(Consultation.state == "intake", Consultation.flow_expires_at.is_not(None),
-               Consultation.flow_expires_at <= now)
+               Consultation.flow_expires_at <= now,
+               Consultation.risk_rank < AT_RISK_RANK)  # no timeout ever closes a consultation at risk
         .order_by(Consultation.id).limit(limit)
     ))
 
@@ -135,7 +137,8 @@ def claim_expired_intakes(session: Session, now: datetime, limit: int = 200) -> 
     """Intakes past their deadline, each taken by exactly one sweep: the deadline is consumed (set to
     NULL) by the claiming UPDATE, so a concurrent run finds nothing left to expire."""
     return _claim(session, [Consultation.state == "intake", Consultation.flow_expires_at.is_not(None),
-                            Consultation.flow_expires_at <= now],
+                            Consultation.flow_expires_at <= now,
+                            Consultation.risk_rank < AT_RISK_RANK],  # no timeout closes a consultation at risk
                   {"flow_expires_at": None}, limit)
 
 
@@ -147,14 +150,37 @@ def claim_waiting_updates(session: Session, now: datetime, waited: timedelta, li
                   {"waiting_notice_at": now}, limit)
 
 
-def claim(session: Session, consultation_id: int, staff_id: int, now: datetime) -> bool:
-    """Exactly one counselor wins: a conditional UPDATE that only a waiting consultation matches."""
+def claim(session: Session, consultation_id: int, staff_id: int, now: datetime, *, limit: int | None = None) -> bool:
+    """Exactly one counselor wins: a conditional UPDATE that only a waiting consultation matches, and,
+    with `limit`, only while the counselor holds fewer than `limit` active consultations (counted in
+    the same statement; call `lock_staff` first so one counselor's claims run one after another)."""
+    stmt = update(Consultation).where(Consultation.id == consultation_id, Consultation.state == "waiting")
+    if limit is not None:
+        stmt = stmt.where(_active_count(staff_id) < limit)
+    result = session.execute(stmt.values(state="active", counselor_id=staff_id, claimed_at=now))
+    return result.rowcount == 1
+
+
+def reassign(session: Session, consultation_id: int, from_staff_id: int, to_staff_id: int, *, limit: int) -> bool:
+    """Move an active consultation to another counselor only while they hold fewer than `limit`."""
     result = session.execute(
         update(Consultation)
-        .where(Consultation.id == consultation_id, Consultation.state == "waiting")
-        .values(state="active", counselor_id=staff_id, claimed_at=now)
+        .where(Consultation.id == consultation_id, Consultation.state == "active",
+               Consultation.counselor_id == from_staff_id, _active_count(to_staff_id) < limit)
+        .values(counselor_id=to_staff_id)
     )
     return result.rowcount == 1
+
+
+def lock_staff(session: Session, staff_id: int) -> None:
+    """Serialize changes to one counselor's load: a row lock on PostgreSQL (SQLite has one writer anyway)."""
+    session.execute(select(Staff.id).where(Staff.id == staff_id).with_for_update())
+
+
+def _active_count(staff_id: int):  # noqa: ANN202
+    other = aliased(Consultation)
+    return (select(func.count()).select_from(other)
+            .where(other.state == "active", other.counselor_id == staff_id).scalar_subquery())
 
 
 def active_count_for(session: Session, staff_id: int) -> int:
@@ -166,3 +192,25 @@ def set_intake_answers(c: Consultation, answers: dict[str, Any]) -> None:
     for field in ("who", "age_band", "area", "concern"):
         if field in answers:
             setattr(c, field, answers[field])
+
+
+def unclaimed_at_risk(session: Session) -> list[Consultation]:
+    """Waiting consultations at high or imminent risk: what the console alerts about, most urgent first."""
+    return list(session.scalars(
+        select(Consultation)
+        .where(Consultation.state == "waiting", Consultation.risk_rank >= AT_RISK_RANK)
+        .order_by(Consultation.risk_rank.desc(), Consultation.queued_at, Consultation.id)
+    ))
+
+
+def realert(session: Session, consultation_id: int, last_alerted_at: datetime | None, now: datetime) -> bool:
+    """Stamp a new alert if nobody else did since `last_alerted_at` (safe across processes)."""
+    result = session.execute(
+        update(Consultation)
+        .where(Consultation.id == consultation_id, Consultation.state == "waiting",
+               Consultation.alerted_at == last_alerted_at if last_alerted_at is not None
+               else Consultation.alerted_at.is_(None))
+        .values(alerted_at=now, alert_count=Consultation.alert_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1

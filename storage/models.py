@@ -9,12 +9,13 @@ user, and cleared when they block the account. Everything staff see goes through
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -22,7 +23,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -83,10 +83,9 @@ class Staff(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     login: Mapped[str] = mapped_column(String(80), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[str] = mapped_column(String(20))  # counselor, coordinator, admin
+    role: Mapped[str] = mapped_column(String(20))  # counselor, coordinator, consortium (stats of all members), admin
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     password_hash: Mapped[str] = mapped_column(String(255))
-    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     max_active: Mapped[int | None] = mapped_column(Integer)  # per-person override of the setting
     created_at: Mapped[datetime]
@@ -102,6 +101,8 @@ class Client(Base):
     """One anonymous LINE user (a person in withdrawal, a family member, or someone else)."""
 
     __tablename__ = "clients"
+    __table_args__ = (Index("ix_clients_training", "id", postgresql_where=text("is_training"),
+                            sqlite_where=text("is_training")),)  # the few practice users, for stats
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed hash of the LINE user ID
@@ -126,6 +127,10 @@ class Consultation(Base):
         # At most one open consultation per client, enforced by the database (not only by code).
         Index("uq_consultations_one_open_per_client", "client_id", unique=True,
               sqlite_where=text("state != 'closed'"), postgresql_where=text("state != 'closed'")),
+        Index("ix_consultations_stats_created", "created_at", "organization_id"),
+        # "returning": an earlier queued consultation of the same client (index-only on PostgreSQL)
+        Index("ix_consultations_client_queued", "client_id", "is_training", "created_at",
+              postgresql_where=text("queued_at IS NOT NULL"), sqlite_where=text("queued_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -153,6 +158,9 @@ class Consultation(Base):
     risk_topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
     risk_flagged_at: Mapped[datetime | None]
     emergency_sent_at: Mapped[datetime | None]
+    risk_about_other: Mapped[bool] = mapped_column(Boolean, default=False)  # reported by family/friend
+    alerted_at: Mapped[datetime | None]  # last console alert for an at-risk consultation nobody claimed
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)  # alerts so far (1 = first, 2+ = re-alerts)
 
     counselor_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
 
@@ -162,6 +170,7 @@ class Consultation(Base):
     closed_at: Mapped[datetime | None]
     last_user_message_at: Mapped[datetime | None]
     last_counselor_message_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]  # the counselor's first message (a min-rollup for stats)
     waiting_notice_at: Mapped[datetime | None]  # last "still waiting" note to the user
     waiting_ack_at: Mapped[datetime | None]  # last "received, please wait" reply
 
@@ -176,10 +185,16 @@ class Consultation(Base):
     counselor: Mapped[Staff | None] = relationship(foreign_keys=[counselor_id])
 
 
+UNATTACHED = "consultation_id IS NULL AND direction = 'in' AND sender = 'user'"
+
+
 class Message(Base):
     """Every message in or out. `text` is purged on the retention schedule; the row stays for stats."""
 
     __tablename__ = "messages"
+    # Stats: what users sent while the service was closed (stored outside any consultation).
+    __table_args__ = (Index("ix_messages_unattached", "created_at", "client_id",
+                            postgresql_where=text(UNATTACHED), sqlite_where=text(UNATTACHED)),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -191,6 +206,7 @@ class Message(Base):
     text: Mapped[str | None] = mapped_column(Text)
     text_purged_at: Mapped[datetime | None]
     risk_level: Mapped[str | None] = mapped_column(String(10))
+    risk_cues: Mapped[list[Any] | None] = mapped_column(JSON)  # triage cue names (never the user's words)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
     created_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -226,7 +242,9 @@ class OutboxMessage(Base):
     """One request to LINE (1-5 messages). Written with the state change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
+                      # the claim's "no earlier pending row of this user": one index probe per candidate
+                      Index("ix_outbox_client_pending", "client_id", "status", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -318,13 +336,83 @@ class AuditEvent(Base):
     staff: Mapped[Staff | None] = relationship()
 
 
-class LoginAttempt(Base):
-    """Failed logins, for rate limiting across processes."""
+class Throttle(Base):
+    """A counter for login backoff and API rate limits, counted with one atomic upsert (storage/throttle.py)."""
 
-    __tablename__ = "login_attempts"
-    __table_args__ = (UniqueConstraint("key", "window_start"),)
+    __tablename__ = "throttles"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200))  # login or IP
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # login:NAME, ip:ADDRESS, api:TOKEN_ID
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime]
-    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime | None]  # set while a backoff is running
+
+
+class StaffSession(Base):
+    """A console login. The cookie holds a random token; only its hash is stored. Ending the row ends the
+    session everywhere at once (logout, disable, password change); idle and absolute limits are checked."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(20))  # logout, disabled, password, idle, expired
+
+
+class ApiToken(Base):
+    """A personal API token (only its hash is kept); it expires and can be revoked."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    staff: Mapped[Staff] = relationship()
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+class FriendEvent(Base):
+    """A follow or a block (unfollow), one row per event: friends gained per period, re-follows included."""
+
+    __tablename__ = "friend_events"
+    __table_args__ = (Index("ix_friend_events_client", "client_id", "kind", "occurred_at"),  # re-follows
+                      Index("ix_friend_events_time", "occurred_at", "kind"))  # counts from the index alone
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # follow, block
+    occurred_at: Mapped[datetime]
+
+
+class Milestone(Base):
+    """A step a client took, as a counselor recorded it (joined a group program, registered at サポステ…).
+
+    `occurred_on` is when it happened (a JST date, may be recorded later); figures count each kind once
+    per client per period. No free text: only codes.
+    """
+
+    __tablename__ = "milestones"
+    __table_args__ = (Index("ix_milestones_stats", "occurred_on", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # group_program, family_association, support_station, …
+    next_step: Mapped[str | None] = mapped_column(String(20))  # for decided_next_step: work, school, training…
+    occurred_on: Mapped[date] = mapped_column(Date)
+    is_training: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime]

@@ -44,7 +44,7 @@ def stop(proc: subprocess.Popen) -> None:
 def test_serve_runs_the_app_on_sqlite_with_migrations_and_health(tmp_path):
     port = free_port()
     db = tmp_path / "serve.db"
-    env = {**os.environ, "LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "SECRET_KEY": "k",
+    env = {**os.environ, "LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "SECRET_KEY": "k" * 40,
            "DATABASE_URL": f"sqlite:///{db}", "LINE_API_BASE_URL": "http://127.0.0.1:9", "LOG_LEVEL": "WARNING"}
     env.pop("TEST_DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -75,7 +75,7 @@ def test_serve_refuses_to_start_without_line_credentials_and_names_them(tmp_path
 def test_the_app_factory_is_usable_by_a_wsgi_server(monkeypatch, tmp_path):
     monkeypatch.setenv("LINE_CHANNEL_SECRET", "s")
     monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", "t")
-    monkeypatch.setenv("SECRET_KEY", "k")
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
     monkeypatch.setenv("OUTBOX_MODE", "inline")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'f.db'}")
     import bot

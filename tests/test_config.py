@@ -4,7 +4,7 @@ import pytest
 
 from bot.config import DEFAULT_DATABASE, DEFAULT_LINE_API, SettingsError, load_settings
 
-REQUIRED = {"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "SECRET_KEY": "k"}
+REQUIRED = {"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "SECRET_KEY": "k" * 40}
 
 
 def test_defaults_are_the_real_line_api_sqlite_and_evening_hours_in_tokyo():

@@ -26,7 +26,7 @@ def make_staff(app, clock):
                 db.add(org)
                 db.flush()
             member = staff_repo.create(db, login, PASSWORD, role, org, clock())
-            token = staff_repo.issue_token(member)
+            token = staff_repo.issue_token(member, clock())
         return {"Authorization": f"Bearer {token}"}
 
     return _make

@@ -93,7 +93,7 @@ def test_tsunagu_jobs_refuses_while_a_scheduler_holds_the_lock(settings, clock, 
     leader = LeadingScheduler(leader_svc, jobs={})
     for name, value in {"LINE_CHANNEL_SECRET": settings.line_channel_secret,
                         "LINE_CHANNEL_ACCESS_TOKEN": settings.line_channel_access_token,
-                        "LINE_API_BASE_URL": settings.line_api_base_url, "SECRET_KEY": "test-secret-key",
+                        "LINE_API_BASE_URL": settings.line_api_base_url, "SECRET_KEY": settings.secret_key,
                         "DATABASE_URL": settings.database_url}.items():
         monkeypatch.setenv(name, value)
     try:

@@ -9,3 +9,6 @@ def register(app: Flask) -> None:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    from bot.stats import register as register_stats
+
+    register_stats(app)

@@ -2,21 +2,74 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 from flask import Blueprint, Response, abort, jsonify, request
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
-from bot.console import views
-from bot.console.auth import current_staff, may_see
+from bot.console import texts, views
+from bot.console.auth import api_rate_limit, current_staff, may_see
+from bot.security import has_control
 from bot.services import services
-from flows import handoff
+from flows import alerts, handoff
 from storage import audit
 from storage import consultations as consultation_repo
 from storage.models import Consultation, Note, Staff
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 _STATUS = {"conflict": 409, "limit": 409, "invalid": 400, "state": 409}
+TEXT_MAX = 5000  # a message to the user
+NOTE_MAX = 5000  # a counselor's note: refused above this, never silently cut
+
+
+# --- request bodies: shapes checked before anything acts on them ----------------------------------
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and has_control(value):
+            raise ValueError("control characters (such as U+0000) are not allowed")
+        return value
+
+
+class MessageIn(_Body):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
+
+
+class NoteIn(_Body):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=NOTE_MAX)]
+
+
+class CloseIn(_Body):
+    disposition: Annotated[str, StringConstraints(max_length=40)]
+    referral: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class TransferIn(_Body):
+    to: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class CannedIn(_Body):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
+
+
+B = TypeVar("B", bound=_Body)
+
+
+def _parse(model: type[B]) -> B:
+    """The body as `model`, or a 400 naming the fields (never echoing what was sent)."""
+    data = _body()
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        abort(400, fields[:500])
 
 
 def _unit(fn):  # noqa: ANN001, ANN202
@@ -24,8 +77,11 @@ def _unit(fn):  # noqa: ANN001, ANN202
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         svc = services()
         now = svc.clock()
+        wait = api_rate_limit(now)
+        if wait is not None:
+            return jsonify(error=texts.RATE_LIMITED, code="rate_limited"), 429, {"Retry-After": str(wait)}
         with svc.sessions.begin() as db:
-            staff = current_staff(db)
+            staff = current_staff(db, now)
             if staff is None:
                 return jsonify(error="authentication required"), 401
             try:
@@ -66,6 +122,16 @@ def queue(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
     return jsonify(queue=items, mine=mine)
 
 
+@bp.get("/alerts")
+@_unit
+def crisis_alerts(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
+    """Unclaimed consultations at high or imminent risk that this viewer may see: every console page polls
+    this. Polling also stamps the re-alerts that are due (2 minutes unclaimed), on the injected clock."""
+    alerts.realert_due(db, now)
+    items = [views.alert(db, c, now) for c in alerts.pending(db) if may_see(staff, c)]
+    return jsonify(alerts=items)
+
+
 @bp.get("/consultations/<int:cid>")
 @_unit
 def consultation(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
@@ -87,10 +153,8 @@ def claim(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
 @_unit
 def message(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
     c = _consultation(db, staff, cid)
-    text = _body().get("text")
-    if not isinstance(text, str) or len(text) > 5000:
-        abort(400, "text: a string of at most 5000 characters")
-    handoff.counselor_message(db, staff, c, text, now)
+    body = _parse(MessageIn)
+    handoff.counselor_message(db, staff, c, body.text, now)
     audit.record(db, staff.id, "message", now, consultation_id=c.id, ip=request.remote_addr)
     return jsonify(ok=True), 201
 
@@ -99,10 +163,10 @@ def message(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN0
 @_unit
 def note(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
     c = _consultation(db, staff, cid)
-    text = _body().get("text")
-    if not isinstance(text, str) or not text.strip():
-        abort(400, "text required")
-    db.add(Note(consultation_id=c.id, staff_id=staff.id, text=text.strip()[:5000], created_at=now))
+    text = _parse(NoteIn).text.strip()
+    if not text:
+        abort(400, "text: required")
+    db.add(Note(consultation_id=c.id, staff_id=staff.id, text=text, created_at=now))
     audit.record(db, staff.id, "note", now, consultation_id=c.id, ip=request.remote_addr)
     return jsonify(ok=True), 201
 
@@ -111,10 +175,10 @@ def note(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
 @_unit
 def close(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
     c = _consultation(db, staff, cid)
-    body = _body()
+    body = _parse(CloseIn)
     if c.counselor_id != staff.id and staff.role == "counselor":
         abort(403)
-    handoff.close(db, staff, c, str(body.get("disposition", "")), body.get("referral"), now)
+    handoff.close(db, staff, c, body.disposition, body.referral, now)
     audit.record(db, staff.id, "close", now, consultation_id=c.id, detail=c.disposition, ip=request.remote_addr)
     return jsonify(views.summary(db, c, now))
 
@@ -122,6 +186,8 @@ def close(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
 @bp.errorhandler(400)
 @bp.errorhandler(403)
 @bp.errorhandler(404)
+@bp.errorhandler(405)
+@bp.errorhandler(413)
 def _error(exc) -> tuple[Response, int]:  # noqa: ANN001
     return jsonify(error=getattr(exc, "description", "error")), exc.code
 
@@ -130,16 +196,16 @@ def _error(exc) -> tuple[Response, int]:  # noqa: ANN001
 @_unit
 def transfer(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
     c = _consultation(db, staff, cid)
-    body = _body()
+    body = _parse(TransferIn)
     from storage import staff as staff_repo
 
-    to = staff_repo.by_login(db, str(body.get("to", "")))
-    if to is None or to.id == staff.id:
-        abort(400, "to: the login of another active staff member")
-    if not may_see(to, c):
-        abort(403)
-    note = body.get("note")
-    handoff.transfer(db, staff, c, to, note if isinstance(note, str) else None, now)
+    to = staff_repo.by_login(db, body.to)
+    if to is None or to.id == staff.id or not may_see(to, c):
+        # One answer for unknown logins and for staff who may not see this consultation (another
+        # organization): the API does not tell which logins exist elsewhere.
+        abort(400, "to: the login of another staff member who can take this consultation")
+    limits = handoff.Limits(services().settings.counselor_max_active)
+    handoff.transfer(db, staff, c, to, body.note, now, limits)
     audit.record(db, staff.id, "transfer", now, consultation_id=c.id, detail=f"to {to.login}", ip=request.remote_addr)
     return jsonify(views.summary(db, c, now))
 
@@ -158,13 +224,12 @@ def canned(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
 def add_canned(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
     if staff.role not in ("coordinator", "admin"):
         abort(403)
-    body = _body()
-    title, text = body.get("title"), body.get("text")
-    if not (isinstance(title, str) and title.strip() and isinstance(text, str) and text.strip()):
+    body = _parse(CannedIn)
+    title, text = body.title.strip(), body.text.strip()
+    if not (title and text):
         abort(400, "title and text required")
     from storage.models import CannedReply
 
-    db.add(CannedReply(organization_id=staff.organization_id, title=title.strip()[:80], text=text.strip()[:5000],
-                       created_at=now))
+    db.add(CannedReply(organization_id=staff.organization_id, title=title, text=text, created_at=now))
     audit.record(db, staff.id, "canned_add", now, ip=request.remote_addr)
     return jsonify(ok=True), 201

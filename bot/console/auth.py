@@ -1,19 +1,26 @@
-"""Who is asking: a console session (cookie + CSRF token for changes) or a personal bearer token."""
+"""Who is asking: a console session (cookie + CSRF token for changes) or a personal bearer token.
+
+The cookie holds only a random session token (and the CSRF token); the session itself is a row
+(storage.models.StaffSession), so logout, disabling an account and a password change end it at once,
+and idle and absolute lifetimes are checked on every request.
+"""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import abort, g, request, session
 from sqlalchemy.orm import Session
 
+from bot.services import services
 from storage import staff as staff_repo
+from storage import throttle
 from storage.models import Consultation, Staff
 
 LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_LIMIT = 5  # failures per login and per address within the window
+API_WINDOW = timedelta(minutes=1)
 
 
 def csrf_token() -> str:
@@ -24,25 +31,66 @@ def csrf_token() -> str:
 
 def check_csrf() -> None:
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+    expected = session.get("csrf", "")
+    if not sent or not isinstance(expected, str) or not expected or not _same(sent, expected):
         abort(400, "CSRF token missing or wrong")
 
 
-def current_staff(db: Session) -> Staff | None:
-    """The bearer token wins; otherwise the session. State changes on a session need the CSRF token."""
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
+
+
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return staff_repo.by_token(db, header.removeprefix("Bearer ").strip())
-    staff_id = session.get("staff_id")
-    if staff_id is None:
+        return header.removeprefix("Bearer ").strip()
+    return None
+
+
+def current_staff(db: Session, now: datetime | None = None) -> Staff | None:
+    """The bearer token wins; otherwise the session. State changes on a session need the CSRF token."""
+    svc = services()
+    now = now or svc.clock()
+    token = bearer_token()
+    if token is not None:
+        found = staff_repo.by_token(db, token, now)
+        if found is None:
+            return None
+        staff, row = found
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= 60:
+            row.last_used_at = now
+        g.api_token_id = row.id
+        return staff
+    sid = session.get("sid")
+    if not isinstance(sid, str) or not sid:
         return None
-    staff = db.get(Staff, staff_id)
-    if staff is None or not staff.active:
+    s = svc.settings
+    staff = staff_repo.session_staff(db, sid, now, idle=timedelta(minutes=s.session_idle_minutes),
+                                     absolute=timedelta(hours=s.session_max_hours))
+    if staff is None:
         return None
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         check_csrf()
     g.via_session = True
     return staff
+
+
+def api_rate_limit(now: datetime) -> int | None:
+    """Count this request against its API token's budget; the seconds to wait when over, else None.
+
+    Counted in a short transaction of its own (committed even when the request fails) and only for
+    tokens that exist, so made-up tokens cannot fill the table."""
+    token = bearer_token()
+    if token is None:
+        return None
+    svc = services()
+    with svc.sessions.begin() as db:
+        found = staff_repo.by_token(db, token, now)
+        if found is None:
+            return None
+        verdict = throttle.count(db, f"api:{found[1].id}", now, window=API_WINDOW,
+                                 limit=svc.settings.api_rate_limit)
+    return None if verdict.allowed else verdict.retry_after
 
 
 def may_see(staff: Staff, c: Consultation) -> bool:

@@ -39,15 +39,26 @@ def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
         "waiting_seconds": int((now - waited_from).total_seconds()) if c.state == "waiting" else None,
         "intake": intake(c), "intake_labels": intake_labels(c), "returning": returning(db, c),
         "training": c.is_training, "counselor": c.counselor.display_name if c.counselor else None,
-        "organization": c.organization.slug,
+        "organization": c.organization.slug, "about_other": c.risk_about_other,
     }
+
+
+def alert(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
+    """One console alert: `key` changes with each new alert (escalation or re-alert), so a page sounds once
+    per key; pseudonym and cue names only."""
+    out = summary(db, c, now)
+    out["alert_count"] = c.alert_count
+    out["alerted_at"] = c.alerted_at.isoformat() if c.alerted_at else None
+    out["key"] = f"{c.id}:{c.alert_count}"
+    return out
 
 
 def detail(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
     out = summary(db, c, now)
     out["messages"] = [
         {"id": m.id, "direction": m.direction, "sender": m.sender, "kind": m.kind, "text": m.text,
-         "status": status, "created_at": m.created_at.isoformat(), "risk": m.risk_level}
+         "status": status, "created_at": m.created_at.isoformat(), "risk": m.risk_level,
+         "cues": list(m.risk_cues or [])}
         for m, status in message_repo.with_delivery(db, c.id)
     ]
     out["notes"] = [{"id": n.id, "text": n.text, "by": n.staff.display_name, "created_at": n.created_at.isoformat()}

@@ -36,7 +36,7 @@ def test_a_counselor_handles_a_consultation_end_to_end(app, live_url, browser, u
     row.locator("a.open").click()
     page.wait_for_selector("#claim")
     page.click("#claim")
-    page.wait_for_function("document.querySelector('#claimbox').hidden === true")
+    page.wait_for_selector("#claimbox", state="hidden")  # (no wait_for_function: the CSP forbids eval)
     assert user.last_text == texts.COUNSELOR_JOINED
     assert "40歳の息子が10年部屋から出てきません" in page.inner_text("#messages")
     assert page.inner_text("dd[data-field=who]") == "家族"

@@ -19,7 +19,8 @@ PASSWORD = "correct horse battery"
 def demo_url(settings, clock):
     port = free_port()
     app = create_app(replace(settings, line_emulator=True, outbox_mode="thread",
-                             line_api_base_url=f"http://127.0.0.1:{port}/line-emulator"), clock=clock)
+                             line_api_base_url=f"http://127.0.0.1:{port}/line-emulator",
+                             line_emulator_webhook_url=f"http://127.0.0.1:{port}/callback"), clock=clock)
     with app.extensions["tsunagu"].sessions.begin() as db:
         org = consultation_repo.ensure_default_organization(db, clock())
         staff_repo.create(db, "counselor1", PASSWORD, "counselor", org, clock(), "相談員A")

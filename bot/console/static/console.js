@@ -6,6 +6,7 @@ const Console = (() => {
     status: {pending: "送信待ち", sent: "送信済み", failed: "送信失敗", cancelled: "送信中止"},
     sender: {user: "相談者", bot: "自動応答", counselor: "相談員", system: "記録"},
   };
+  const RISK = {moderate: "注意", high: "高リスク", imminent: "緊急"};
   async function api(path, method = "GET", body) {
     const opts = {method, headers: {"X-CSRF-Token": csrf}, credentials: "same-origin"};
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
@@ -22,6 +23,9 @@ const Console = (() => {
   };
   const minutes = s => s == null ? "" : `${Math.floor(s / 60)}分`;
   function beep() {
+    // Counted on the page so a test (and a curious counselor) can see the alarm went off.
+    const root = document.documentElement;
+    root.dataset.alertSounds = String(Number(root.dataset.alertSounds || 0) + 1);
     try {
       const ctx = new (window.AudioContext || window.webkitAudioContext)();
       const o = ctx.createOscillator(); o.frequency.value = 880; o.connect(ctx.destination);
@@ -30,11 +34,9 @@ const Console = (() => {
   }
 
   function queuePage() {
-    const seen = new Set(); let first = true;
     async function refresh() {
       const data = await api("/queue");
       const tbody = document.querySelector("#queue tbody"); tbody.replaceChildren();
-      let alarming = false;
       for (const c of data.queue) {
         const tr = el("tr", {"data-id": c.id, class: "risk-" + c.risk});
         tr.append(el("td", {}, c.pseudonym + (c.returning ? "（再相談）" : "") + (c.training ? " [研修]" : "")));
@@ -46,14 +48,10 @@ const Console = (() => {
         tr.append(el("td", {}, minutes(c.waiting_seconds)));
         const open = el("td"); open.append(el("a", {href: "/console/c/" + c.id, class: "open"}, "開く")); tr.append(open);
         tbody.append(tr);
-        if (!seen.has(c.id) && !first && (c.risk === "high" || c.risk === "imminent")) alarming = true;
-        seen.add(c.id);
       }
       document.querySelector("#count").textContent = `${data.queue.length}件`;
       const mine = document.querySelector("#mine"); mine.replaceChildren();
       for (const c of data.mine) { const li = el("li"); li.append(el("a", {href: "/console/c/" + c.id}, c.pseudonym)); mine.append(li); }
-      if (alarming) { document.querySelector("#alert").hidden = false; beep(); }
-      first = false;
     }
     refresh(); setInterval(refresh, 2000);
   }
@@ -63,7 +61,7 @@ const Console = (() => {
       const c = await api("/consultations/" + cid);
       document.querySelector("#title").textContent = `${c.pseudonym}（${c.state === "waiting" ? "待機中" : c.state === "active" ? "対応中" : c.state === "closed" ? "終了" : "受付中"}）`;
       const risk = document.querySelector("#risk");
-      risk.textContent = c.risk_label ? `${c.risk_label}：${c.cues.join("／")}` : "";
+      risk.textContent = c.risk_label ? `${c.risk_label}${c.about_other ? "（家族などからの報告）" : ""}：${c.cues.join("／")}` : "";
       risk.className = "risk " + c.risk;
       const dl = document.querySelector("#intake"); dl.replaceChildren();
       for (const [k, label] of [["who", "だれ"], ["age_band", "年代"], ["area", "地域"], ["concern", "内容"]]) {
@@ -72,9 +70,11 @@ const Console = (() => {
       document.querySelector("#earlier").textContent = c.earlier.length ? `以前の相談 ${c.earlier.length}件（いつでも再開できます）` : "";
       const ol = document.querySelector("#messages"); ol.replaceChildren();
       for (const m of c.messages) {
-        const li = el("li", {class: "msg " + m.sender + " " + m.direction});
+        const flagged = m.direction === "in" && m.sender === "user" && m.risk && m.risk !== "none";
+        const li = el("li", {class: "msg " + m.sender + " " + m.direction + (flagged ? " flagged risk-" + m.risk : "")});
         li.append(el("span", {class: "sender"}, LABELS.sender[m.sender] || m.sender));
         li.append(el("span", {class: "text"}, m.text == null ? `（${m.kind}）` : m.text));
+        if (flagged) li.append(el("span", {class: "cue"}, `${RISK[m.risk] || m.risk}：${(m.cues || []).join("／")}`));
         if (m.status) li.append(el("span", {class: "status " + m.status}, LABELS.status[m.status] || m.status));
         ol.append(li);
       }
@@ -96,8 +96,12 @@ const Console = (() => {
       refresh();
     };
     document.querySelector("#claim").onclick = async () => {
+      // Until the claim is answered, a reply could reach the server first and be refused.
+      const send = document.querySelector("#send"), claim = document.querySelector("#claim");
+      send.disabled = claim.disabled = true;
       try { await api(`/consultations/${cid}/claim`, "POST", {}); } catch (e) { alert(e.message); }
-      refresh();
+      send.disabled = claim.disabled = false;
+      await refresh();
     };
     document.querySelector("#reply").onsubmit = async ev => {
       ev.preventDefault(); const t = document.querySelector("#text");
@@ -115,7 +119,60 @@ const Console = (() => {
       catch (e) { alert(e.message); }
       refresh();
     };
+    // Handlers are attached: a click can no longer fall through to a native form submit.
+    for (const id of ["claim", "send", "addnote", "close"]) document.getElementById(id).disabled = false;
     refresh(); setInterval(refresh, 2000);
   }
-  return {queuePage, chatPage};
+
+  // Every console page: poll the alerts; a new alert key (new, escalated or re-alerted after 2 minutes
+  // unclaimed) shows the banner and sounds, until the counselor acknowledges it.
+  function alerts() {
+    const box = document.querySelector("#crisis-alert");
+    if (!box) return;
+    const acknowledged = new Set(JSON.parse(sessionStorage.getItem("tsunagu-alerts-ack") || "[]"));
+    let shown = [];
+    document.querySelector("#crisis-alert-ack").addEventListener("click", () => {
+      shown.forEach(k => acknowledged.add(k));
+      sessionStorage.setItem("tsunagu-alerts-ack", JSON.stringify([...acknowledged].slice(-200)));
+      box.hidden = true; document.title = document.title.replace(/^【緊急】/, "");
+    });
+    async function poll() {
+      let data;
+      try { data = await api("/alerts"); } catch (e) { return; }
+      const fresh = data.alerts.filter(a => !acknowledged.has(a.key));
+      const list = document.querySelector("#crisis-alert-list"); list.replaceChildren();
+      for (const a of data.alerts) {
+        const li = el("li", {"data-id": a.id, class: "risk-" + a.risk});
+        const link = el("a", {href: "/console/c/" + a.id}, `${a.pseudonym}（${a.risk_label}${a.about_other ? "・家族から" : ""}）`);
+        li.append(link, el("span", {class: "cues"}, ` ${a.cues.join("／")} ・待ち ${minutes(a.waiting_seconds)}` +
+          (a.alert_count > 1 ? `・${a.alert_count}回目の通知` : "")));
+        list.append(li);
+      }
+      if (!data.alerts.length) { box.hidden = true; return; }
+      if (fresh.length) {
+        const isNew = fresh.some(a => !shown.includes(a.key));
+        shown = data.alerts.map(a => a.key);
+        box.hidden = false;
+        if (!document.title.startsWith("【緊急】")) document.title = "【緊急】" + document.title;
+        if (isNew) beep();
+      }
+    }
+    poll(); setInterval(poll, 3000);
+  }
+
+  function init() {
+    const chat = document.querySelector("section.chat[data-cid]");
+    if (chat) chatPage(Number(chat.dataset.cid));
+    if (document.querySelector("#queue")) queuePage();
+    alerts();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+  return {queuePage, chatPage, alerts};
+})();
+
+// Start the page's script from data in the page (the CSP allows no inline script).
+(() => {
+  const chat = document.querySelector("section.chat[data-cid]");
+  if (chat) Console.chatPage(Number(chat.dataset.cid));
+  else if (document.querySelector("#queue")) Console.queuePage();
 })();

@@ -1,6 +1,7 @@
 """milestone 2: sender (reserved slot in a fixed chain, so parallel work never forks the history)
 
-The scheduler's lease table: one scheduler at a time on databases without advisory locks (SQLite).
+The scheduler's lease table (one scheduler at a time on databases without advisory locks, i.e.
+SQLite), and an index for the sender's per-user order check.
 
 Revision ID: m2_02_sender
 Revises: m2_01_spine
@@ -25,7 +26,9 @@ def upgrade() -> None:
         sa.Column('acquired_at', storage.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('name'),
     )
+    op.create_index('ix_outbox_client_pending', 'outbox', ['client_id', 'status', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_outbox_client_pending', table_name='outbox')
     op.drop_table('scheduler_leases')
