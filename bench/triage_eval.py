@@ -33,7 +33,7 @@ CRISIS = {"high", "imminent"}
 TARGETS = {"crisis_recall": 0.95, "imminent_recall": 0.85, "benign_flagged": 0.05, "exact": 0.75}
 # Where a target is not met yet, the regression gate (tests/test_triage_eval.py) holds the level
 # reached on the frozen test part instead, so that it can only go up.
-REGRESSION_FLOOR = {"crisis_recall": 0.92}
+REGRESSION_FLOOR = {"crisis_recall": 0.94}
 
 
 def load(path: Path = DATA, split: str = "all") -> list[dict]:

@@ -25,6 +25,8 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from re import _constants as _re_constants  # noqa: PLC2701 - the parser of the standard re module
+from re import _parser as _re_parser  # noqa: PLC2701
 
 LEXICON_PATH = Path(__file__).with_name("triage_lexicon.toml")
 
@@ -95,9 +97,14 @@ class Lexicon:
                 target[name] = (lemmas, rx)
                 # the first character of every phrase, when each begins with a plain character: a text
                 # without any of them cannot match, and the regular expression is not run
-                firsts = {_fold(unicodedata.normalize("NFKC", p).lower())[:1] for p in phrases}
-                self.first_chars[name] = frozenset(firsts) if phrases and all(
-                    c and c not in "\\([.^$*+?{|" for c in firsts) else None
+                firsts: set[str] | None = set() if phrases else None
+                for p in phrases:
+                    f = _first_chars(_fold(unicodedata.normalize("NFKC", p).lower()))
+                    if f is None or firsts is None:
+                        firsts = None
+                        break
+                    firsts |= f
+                self.first_chars[name] = frozenset(firsts) if firsts else None
         # token form -> the concepts it carries
         self.by_lemma: dict[str, list[str]] = {}
         for name, (lemmas, _rx) in self.concepts.items():
@@ -132,6 +139,49 @@ class Lexicon:
             (RiskLevel(r["level"]), r["cue"], _clauses(r.get("all", [])), _clauses(r.get("none", [])))
             for r in data["rules"]]
         self.rules_by_severity = sorted(self.rules, key=lambda r: -_RANK[r[0]])
+
+
+def _first_chars(pattern: str) -> set[str] | None:
+    """The characters a match of `pattern` can begin with, or None when that is not a small known set
+    (a group that may be empty, a wildcard, a negated class...). Used to skip regular expressions
+    that cannot match a text."""
+    try:
+        return _firsts(list(_re_parser.parse(pattern)))
+    except (re.error, TypeError, ValueError):
+        return None
+
+
+def _firsts(items: list) -> set[str] | None:  # noqa: C901 - one case per node type of the parser
+    c = _re_constants
+    for op, av in items:
+        if op is c.AT or (op in (c.ASSERT, c.ASSERT_NOT)):
+            continue  # zero width: the next item still has to match
+        if op is c.LITERAL:
+            return {chr(av)}
+        if op is c.IN:
+            out: set[str] = set()
+            for kind, value in av:
+                if kind is c.LITERAL:
+                    out.add(chr(value))
+                elif kind is c.RANGE and value[1] - value[0] <= 256:
+                    out.update(chr(x) for x in range(value[0], value[1] + 1))
+                else:
+                    return None
+            return out
+        if op is c.SUBPATTERN:
+            return _firsts(list(av[-1]))
+        if op is c.BRANCH:
+            union: set[str] = set()
+            for branch in av[1]:
+                f = _firsts(list(branch))
+                if f is None:
+                    return None
+                union |= f
+            return union
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            return _firsts(list(av[2]))
+        return None
+    return None
 
 
 def _lemma_forms(words: list[str]) -> set[str]:

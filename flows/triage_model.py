@@ -3,9 +3,10 @@
 set; scikit-learn is needed only to build it). Inference is plain Python: a dictionary lookup per
 n-gram and a dot product, no pickle.
 
-It may RAISE the rule-based level, never lower it: when the model gives the crisis levels (high +
-imminent) a probability above the threshold chosen by cross-validation on dev, the level becomes at
-least high (imminent when the model's most likely level is imminent).
+It may RAISE the rule-based level, never lower it: when the rules see no crisis (none/moderate) and
+the model gives the crisis levels (high + imminent) a probability above the threshold chosen by
+cross-validation on dev, the level becomes high (imminent when the model's most likely level is
+imminent). A level the rules already rate high is left to the rules.
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def second_opinion(text: str, level: triage.RiskLevel, analyzed: bool | None = N
     pre-filter let pass only (no word of the lexicon at all) are left to the rules."""
     if analyzed is None:
         analyzed = triage.could_matter(text)
-    if level is triage.RiskLevel.IMMINENT or not analyzed:
+    if level.rank >= triage.RiskLevel.HIGH.rank or not analyzed:
+        # as in training (flows/triage_train.py): the model flags crises the rules missed; it does not
+        # turn a rule-based "high" into "imminent" (that needs an act, a time or a place the rules read)
         return level
     suggested = opinion(text, model_)
     return suggested if suggested.rank > level.rank else level

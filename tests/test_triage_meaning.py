@@ -101,6 +101,28 @@ def test_every_crisis_carries_a_cue_the_counselor_can_read():
     assert result.is_crisis and result.cues and all(isinstance(c, str) and c for c in result.cues)
 
 
+def test_first_characters_of_a_pattern_are_known_only_when_a_match_must_begin_with_them():
+    assert triage._first_chars("(?:手すり|柵)の外") == {"手", "柵"}
+    assert triage._first_chars("^今") == {"今"}
+    assert triage._first_chars("[1-3]錠") == {"1", "2", "3"}
+    assert triage._first_chars("(?:が|を)?あり") is None  # may begin with あ
+    assert triage._first_chars(".{0,3}時間") is None
+    assert triage._first_chars("(?:今|)夜") is None
+
+
+def test_skipping_a_context_by_its_first_characters_never_changes_the_tags():
+    lex = triage.lexicon()
+    texts = ["今、ビルの屋上の柵の外にいる", "さっき薬を30錠飲んだ", "やるなら今週かな", "手首から血が止まらない",
+             "兄の部屋に練炭と七輪がありました", "死ぬほど眠い", "決行日は土曜、友達と遊園地"]
+    with_skip = [triage.concept_tags(t) for t in texts]
+    saved = dict(lex.first_chars)
+    try:
+        lex.first_chars.update(dict.fromkeys(saved))
+        assert [triage.concept_tags(t) for t in texts] == with_skip
+    finally:
+        lex.first_chars.update(saved)
+
+
 def test_a_text_without_any_lexicon_word_skips_the_analyzer():
     assert triage.could_matter("こんにちは、はじめまして") is False
     assert triage.could_matter("もう死にたい") is True

@@ -68,3 +68,12 @@ def test_rebuilding_the_model_gives_the_same_file():
 
     data, _cv = triage_train.build(verbose=False, cross_validate=False)
     assert triage_train.dump(data) == triage_model.MODEL_PATH.read_text(encoding="utf-8")
+
+
+def test_the_model_raises_only_what_the_rules_left_below_high():
+    # as in training's cross-validation: a rule-based "high" is not turned into "imminent" by the model
+    # (that would make the level depend on greetings and punctuation around a message)
+    sure = _model_saying("imminent")
+    assert triage_model.second_opinion("もう死にたい", RiskLevel.HIGH, analyzed=True, model_=sure) is RiskLevel.HIGH
+    for below in (RiskLevel.NONE, RiskLevel.MODERATE):
+        assert triage_model.second_opinion("もう死にたい", below, analyzed=True, model_=sure) is RiskLevel.IMMINENT
