@@ -57,6 +57,8 @@ class Settings:
     login_backoff_max_seconds: int = 60
     login_address_limit: int = 30  # failed logins per address per 15 minutes before that address waits
     line_emulator_webhook_url: str = ""
+    # Routing (issue 10): a consultation waiting this long in a member's queue is shown to every member.
+    overflow_minutes: int = 10
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def hours(self) -> ServiceHours:
@@ -97,6 +99,7 @@ _ENV = {
     "LOGIN_BACKOFF_MAX_SECONDS": "login_backoff_max_seconds",
     "LOGIN_ADDRESS_LIMIT": "login_address_limit",
     "LINE_EMULATOR_WEBHOOK_URL": "line_emulator_webhook_url",
+    "OVERFLOW_MINUTES": "overflow_minutes",
 }
 _MAY_BE_ZERO = {"trusted_proxies"}
 SECRET_KEY_MIN = 32
