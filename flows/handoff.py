@@ -106,7 +106,7 @@ def transfer_to_member(session: Session, staff: Staff, c: Consultation, to: Orga
         raise HandoffError("state", "担当中の相談は、担当の相談員だけが引き継げます")
     if c.state not in ("waiting", "active"):
         raise HandoffError("state", "待機中か担当中の相談だけ引き継げます")
-    if not to.active or to.is_default or to.id == c.organization_id and c.state == "waiting":
+    if not to.active or to.is_default or to.id == c.organization_id:
         raise HandoffError("invalid", "引き継ぎ先には、いま受け付けている別の団体を選んでください")
     from_staff = c.counselor_id
     c.state, c.counselor_id, c.preferred_staff_id = "waiting", None, None
@@ -117,7 +117,8 @@ def transfer_to_member(session: Session, staff: Staff, c: Consultation, to: Orga
     org_repo.record_decision(session, c.id, routing.TRANSFER, "transfer", now, organization_id=to.id,
                              staff_id=staff.id)
     message_repo.add(session, client_id=c.client_id, consultation_id=c.id, direction="out", sender="system",
-                     kind="notice", text=f"{to.name}へ引き継ぎました", now=now, staff_id=staff.id)
+                     kind="notice", text=texts.NOTICE_TRANSFERRED_TO_MEMBER.format(name=to.name), now=now,
+                     staff_id=staff.id)
     out = Outbound(c.client, now, consultation=c)
     out.say(texts.TRANSFERRED_TO_MEMBER, kind="transfer")
     out.flush(session)

@@ -13,7 +13,9 @@ The small API other parts use (the evening clock, the routing, the console), sta
 - `staffed_until(org, now, tz=...) -> datetime | None`: when tonight's staffed window ends (None: not staffed);
 - `next_staffed(org, now, tz=...) -> datetime | None`: the next moment it starts being staffed;
 - `next_opening(orgs, now, tz=...) -> datetime | None`: the consortium-wide next opening, the earliest
-  `next_staffed` of the active members (None while one of them is staffed, or when none ever is).
+  `next_staffed` of the active members (None while one of them is staffed, or when none ever is);
+- `members(session)`, `staffed_members(session, now, tz=...)`, `consortium_next_opening(session, now, tz=...)`:
+  the same over the members in the database (the shared queue is not a member).
 
 Evenings are read in the service time zone (`SERVICE_TIMEZONE`, passed as `tz`). A window whose end is
 not after its start runs past midnight and belongs to the evening (weekday, date) it started on.
@@ -201,6 +203,20 @@ def next_opening(orgs: Iterable[Organization], now: datetime, tz: ZoneInfo = DEF
         return None
     starts = [s for s in (next_staffed(o, now, tz) for o in members) if s is not None]
     return min(starts) if starts else None
+
+
+def members(session: Session) -> list[Organization]:
+    """The member organizations (the shared queue, the default organization, is not a member)."""
+    return [o for o in org_repo.all_organizations(session) if not o.is_default]
+
+
+def staffed_members(session: Session, now: datetime, tz: ZoneInfo = DEFAULT_TZ) -> list[Organization]:
+    return [o for o in members(session) if is_staffed(o, now, tz)]
+
+
+def consortium_next_opening(session: Session, now: datetime, tz: ZoneInfo = DEFAULT_TZ) -> datetime | None:
+    """`next_opening` over the members in the database (None while one is staffed, or with no evenings)."""
+    return next_opening(members(session), now, tz)
 
 
 # --- the consortium file ---------------------------------------------------------------------------

@@ -100,6 +100,7 @@ TRANSFERRED_TO_MEMBER = (
     "より合った相談先の相談員におつなぎします。これまでのお話は引き継がれますので、同じことを"
     "くり返さなくて大丈夫です。少しだけお待ちください。"
 )
+NOTICE_TRANSFERRED_TO_MEMBER = "{name}へ引き継ぎました。"  # a line in the chat for the counselors only
 TRANSFERRED_TO_COLLEAGUE = (
     "ここからは、別の相談員がお返事します。これまでのお話は引き継いでいますので、安心してください。"
 )

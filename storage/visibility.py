@@ -13,7 +13,8 @@ The rule:
 - `admin` and `consortium` see every consultation;
 - a counselor or coordinator sees
   - everything of their own organization (its queue, its colleagues' chats, its closed consultations),
-  - what they hold or held (`counselor_id`) and what was transferred to them by name,
+    which includes what another member transferred to it (a transfer moves the consultation there),
+  - what they hold or held (`counselor_id`), which includes what a colleague transferred to them by name,
   - and, while waiting, what every counselor sees: the shared consortium queue (the default
     organization), consultations past their overflow time (`overflow_at`), and every consultation at
     high or imminent risk (at once, whatever organization it was routed to).
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage import fair_order
-from storage.models import Consultation, Organization, Staff, Transfer
+from storage.models import Consultation, Organization, Staff
 
 ALL_SEEING_ROLES = ("admin", "consortium")
 AT_RISK_RANK = 2
@@ -53,7 +54,6 @@ def visible_filter(staff: Staff, now: datetime) -> ColumnElement[bool]:
         Consultation.organization_id == staff.organization_id,
         Consultation.counselor_id == staff.id,
         and_(Consultation.state == "waiting", shared_now(now)),
-        exists().where(Transfer.consultation_id == Consultation.id, Transfer.to_staff_id == staff.id),
     )
 
 

@@ -167,6 +167,11 @@ def test_the_sample_members_are_staffed_as_the_file_says(app, clock):
                 if organizations.is_staffed(o, new_year)} == {"hidamari"}  # Thursday, not on holiday
         assert organizations.next_opening(org_repo.all_organizations(db), clock() + timedelta(hours=5)) == tokyo(
             2026, 11, 24, 16, 0)
+        assert [o.slug for o in organizations.staffed_members(db, clock())] == ["kazokukai", "saposute", "hidamari",
+                                                                                "center"]
+        after_nine = clock() + timedelta(hours=4, minutes=30)  # Monday 21:30
+        assert organizations.consortium_next_opening(db, after_nine) == tokyo(2026, 11, 24, 16, 0)
+        assert organizations.consortium_next_opening(db, clock()) is None
 
 
 def test_the_sample_file_ships_with_the_package():
