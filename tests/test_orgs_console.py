@@ -56,6 +56,7 @@ def test_a_bad_edit_is_refused_with_every_problem_and_nothing_changes(app, clien
     page = r.get_data(as_text=True)
     assert r.status_code == 200 and "保存できませんでした" in page
     assert "capacity" in page and "someday" in page and "https://" in page
+    assert 'value="http://plain.example.org"' in page and 'value="many"' in page  # what was typed stays
     with app.extensions["tsunagu"].sessions() as db:
         assert org_repo.by_slug(db, "saposute").capacity == 2
 
