@@ -123,6 +123,7 @@ class Turn:
     consultation: Consultation | None
     text: str | None = None
     word: str | None = None  # the command as typed, for the counselor's notice
+    new_client: bool = False  # first contact: nothing earlier to look up
 
 
 def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime,
@@ -152,9 +153,9 @@ def on_unfollow(session: Session, policy: Policy, line_user_id: str, now: dateti
 
 def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now: datetime,
             reply: Reply | None) -> Outbound:
-    client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
+    client, created = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     out = Outbound(client, now, reply)
-    consultation = consultation_repo.open_for_client(session, client.id)
+    consultation = None if created else consultation_repo.open_for_client(session, client.id)
     assessment = assess(text)
     acted_on = _escalate_repeated_moderate(session, client, consultation, assessment, now)
 
@@ -171,7 +172,7 @@ def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now:
     if consultation is not None:
         _flag(consultation, assessment, now)
         _store_incoming(session, client, consultation, text, now, assessment)
-    turn = Turn(session, policy, client, out, now, consultation, text=text)
+    turn = Turn(session, policy, client, out, now, consultation, text=text, new_client=created)
     _run(turn, "text")
     if consultation is None:  # started (or not, outside hours) by the step
         if turn.consultation is not None:
@@ -231,7 +232,7 @@ def _act_start(t: Turn) -> None:
     if not t.policy.hours.is_open(t.now):
         _outside_hours(t.policy, t.client, t.out, t.now, force=bool(t.out.items))
         return
-    t.consultation = _start_intake(t.session, t.policy, t.client, t.out, t.now)
+    t.consultation = _start_intake(t.session, t.policy, t.client, t.out, t.now, new_client=t.new_client)
 
 
 def _act_advance_intake(t: Turn) -> None:
@@ -423,11 +424,12 @@ def _notice(session: Session, consultation: Consultation, text: str, now: dateti
                      direction=direction, sender="system", kind="notice", text=text, now=now)
 
 
-def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime) -> Consultation:
+def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime, *,
+                  new_client: bool = False) -> Consultation:
     org = consultation_repo.ensure_default_organization(session, now)
     consultation = consultation_repo.create(session, client, org, now, state="intake")
     data: dict[str, Any] = {"consented_before": client.consented_at is not None}
-    previous = consultation_repo.latest_completed_intake(session, client.id)
+    previous = None if new_client else consultation_repo.latest_completed_intake(session, client.id)
     if previous is not None and previous.id != consultation.id:
         answers = {f: getattr(previous, f) for f in ANSWER_FIELDS if getattr(previous, f)}
         data["previous"] = answers
