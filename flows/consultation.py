@@ -93,14 +93,14 @@ class Outbound:
             session, self.client, [m for m, _, _ in self.items], self.now,
             consultation_id=consultation_id, reply_token=self.reply.token if self.reply else None,
             reply_token_expires_at=self.reply.expires_at if self.reply else None,
-            priority=self.priority,
+            priority=self.priority, flush=False,
         )
         for row, indexes in rows:
             for i in indexes:
                 _, kind, text = self.items[i]
                 message_repo.add(session, client_id=self.client.id, consultation_id=consultation_id,
                                  direction="out", sender=self.sender, staff_id=self.staff_id, text=text,
-                                 kind=kind, now=self.now, outbox_id=row.id)
+                                 kind=kind, now=self.now, outbox=row)
         self.items.clear()
         return [row for row, _ in rows]
 

@@ -11,6 +11,8 @@ Two things here are deliberate, not defaults:
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,8 @@ from storage.models import OutboxMessage
 
 SERIALIZED = {"tsunagu_begin": "IMMEDIATE"}  # execution option read by the SQLite "begin" hook
 NEW_OUTBOX_IDS = "new_outbox_ids"  # session.info key: outbox rows inserted by this session
+_WRITE_LOCK = "tsunagu_write_lock"  # engine attribute (SQLite): this process's writers take turns
+_HOLDS_LOCK = "tsunagu_holds_write_lock"  # session.info flag: this session holds its engine's write lock
 
 
 def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
@@ -54,6 +58,7 @@ def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
             if conn.get_execution_options().get("tsunagu_begin") == "IMMEDIATE":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        setattr(engine, _WRITE_LOCK, threading.Lock())
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -64,7 +69,15 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: objects stay readable after the unit of work commits (views render them).
     factory = sessionmaker(engine, expire_on_commit=False)
     event.listen(factory, "pending_to_persistent", _note_new_outbox_row)
+    event.listen(factory, "after_commit", _release_write_lock)
+    event.listen(factory, "after_rollback", _release_write_lock)
     return factory
+
+
+def _release_write_lock(session: Session) -> None:
+    # After the DBAPI commit or rollback has happened: the next writer never meets SQLite's lock.
+    if session.info.pop(_HOLDS_LOCK, False):
+        getattr(session.get_bind(), _WRITE_LOCK).release()
 
 
 def _note_new_outbox_row(session: Session, instance: object) -> None:
@@ -82,6 +95,29 @@ def serialize(session: Session, key: int | None) -> None:
     SQLite: `BEGIN IMMEDIATE` takes the database's writer lock now, so two units of work never both
     read "no client yet" and then both insert; SQLite has one writer at a time anyway.
     """
-    conn = session.connection(execution_options=SERIALIZED)
-    if conn.dialect.name == "postgresql" and key is not None:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    serialize_all(session, [key] if key is not None else [])
+
+
+def serialize_all(session: Session, keys: list[int]) -> None:
+    """`serialize` for a batch of units of work that run in one transaction: every key is locked,
+    in ascending order (two batches sharing users, in two processes, can never deadlock).
+
+    SQLite, within this process: writers first take the engine's write lock (released after the
+    commit or rollback), so they queue here instead of spinning in SQLite's busy handler, whose
+    sleeps (up to 100 ms each) would stall every writer; across processes SQLite's own lock and
+    `busy_timeout` still decide."""
+    bind = session.get_bind()
+    lock = getattr(bind, _WRITE_LOCK, None)
+    if lock is not None and not session.info.get(_HOLDS_LOCK):
+        if not lock.acquire(timeout=60):
+            raise TimeoutError("the database write lock was not free for 60 s")
+        session.info[_HOLDS_LOCK] = True
+    try:
+        conn = session.connection(execution_options=SERIALIZED)
+    except BaseException:
+        if session.info.pop(_HOLDS_LOCK, False):
+            lock.release()
+        raise
+    if conn.dialect.name == "postgresql":
+        for key in sorted(set(keys)):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -42,9 +42,10 @@ def store_batch(session: Session, events: Sequence[tuple[str, dict[str, Any]]], 
     if not rows:
         return {}
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    stmt = (dialect.insert(InboxEvent).values(rows)
-            .on_conflict_do_nothing(index_elements=[InboxEvent.webhook_event_id])
-            .returning(InboxEvent.id, InboxEvent.webhook_event_id))
+    table = InboxEvent.__table__  # Core, not the ORM's bulk insert: this runs before every 200
+    stmt = (dialect.insert(table).values(rows)
+            .on_conflict_do_nothing(index_elements=[table.c.webhook_event_id])
+            .returning(table.c.id, table.c.webhook_event_id))
     return {key: inbox_id for inbox_id, key in session.execute(stmt)}
 
 

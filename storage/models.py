@@ -223,6 +223,7 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
     staff: Mapped[Staff | None] = relationship()
+    outbox: Mapped[OutboxMessage | None] = relationship()  # set before the row has an id; one flush writes both
 
 
 # --- durability -----------------------------------------------------------------------------------
