@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot.evening_jobs import JOBS as EVENING_JOBS
 from bot.services import Services
 from flows import consultation as domain
 from handlers.process import sweep_stale
@@ -89,6 +90,7 @@ JOBS = {
     "waiting_updates": (waiting_updates, 60),
     "purge_old_text": (purge_old_text, 6 * 3600),
     "purge_security_records": (purge_security_records, 3600),
+    **EVENING_JOBS,  # the evening clock (issue 10): opening, closing notice, close, idle chats, dead letters
 }
 
 RUN_AT_START = ("send_outbox", "reprocess_stale_inbox")  # a scheduler that just took over catches up first

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
+from bot import line_touches
 from bot.console import texts, views
 from bot.console.auth import api_rate_limit, current_staff, may_see
 from bot.security import has_control
@@ -137,6 +138,7 @@ def crisis_alerts(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
 def consultation(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
     c = _consultation(db, staff, cid)
     audit.record(db, staff.id, "view", now, consultation_id=c.id, ip=request.remote_addr)
+    line_touches.mark_read(services(), db, staff, c)  # its counselor has it open: 既読 on the user's phone
     return jsonify(views.detail(db, c, now))
 
 

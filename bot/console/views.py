@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flows import texts
+from flows import evening, texts
 from flows.intake import area_label
 from storage import messages as message_repo
 from storage.models import Consultation, Note
@@ -40,6 +40,7 @@ def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
         "intake": intake(c), "intake_labels": intake_labels(c), "returning": returning(db, c),
         "training": c.is_training, "counselor": c.counselor.display_name if c.counselor else None,
         "organization": c.organization.slug, "about_other": c.risk_about_other,
+        "idle": evening.is_idle(c),  # the user went quiet: the counselor may close it as 中断/離脱
     }
 
 
