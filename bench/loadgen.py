@@ -133,7 +133,10 @@ class _Closing(Exception):
         self.status = status
 
 
-async def _drive(host: str, port: int, load: Load, connections: int, due_of) -> list[Sent]:  # noqa: ANN001
+async def _drive(host: str, port: int, load: Load, connections: int, due_of,  # noqa: ANN001
+                 redeliver_for: float = 0.0) -> list[Sent]:
+    """`redeliver_for` > 0: like LINE with redelivery on, a body that got no 200 (refused connection,
+    5xx) is posted again every half second for that long."""
     results = [Sent(i, load.users[i], load.tokens[i], 0.0) for i in range(len(load.bodies))]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(len(load.bodies)):
@@ -149,24 +152,34 @@ async def _drive(host: str, port: int, load: Load, connections: int, due_of) -> 
                 await asyncio.sleep(wait)
             sent = results[i]
             sent.due = due if due > 0 else time.time()
-            for _attempt in range(3):
+            give_up = time.time() + redeliver_for
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
                     if writer is None:
                         reader, writer = await asyncio.open_connection(host, port)
                     writer.write(_request(host, port, load.bodies[i], load.signatures[i]))
                     sent.status = await _read_response(reader)
                     sent.acked = time.time()
-                    break
                 except _Closing as closing:
                     sent.status, sent.acked = closing.status, time.time()
                     writer.close()
                     reader = writer = None
-                    break
                 except (ConnectionError, OSError, asyncio.IncompleteReadError):
                     if writer is not None:
                         writer.close()
                     reader = writer = None
+                    sent.status = 0
+                if sent.status == 200:
+                    break
+                if redeliver_for > 0 and time.time() < give_up:
+                    await asyncio.sleep(0.5)
+                    continue
+                if redeliver_for == 0 and sent.status == 0 and attempt < 3:
                     await asyncio.sleep(0.05)
+                    continue
+                break
         if writer is not None:
             writer.close()
 
@@ -178,10 +191,11 @@ def closed_loop(host: str, port: int, load: Load, connections: int = 16) -> list
     return asyncio.run(_drive(host, port, load, connections, lambda i: 0.0))
 
 
-def open_loop(host: str, port: int, load: Load, rate: float, connections: int = 64) -> list[Sent]:
+def open_loop(host: str, port: int, load: Load, rate: float, connections: int = 64,
+              redeliver_for: float = 0.0) -> list[Sent]:
     start = time.time() + 0.2
     # Each connection takes the next index in order, so body i is never sent before it is due.
-    return asyncio.run(_drive(host, port, load, connections, lambda i: start + i / rate))
+    return asyncio.run(_drive(host, port, load, connections, lambda i: start + i / rate, redeliver_for))
 
 
 def percentile(values: list[float], p: float) -> float:

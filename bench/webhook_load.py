@@ -185,6 +185,13 @@ def measure(name: str, port: int, standin: StandIn, args: argparse.Namespace) ->
 
 def delivery_check(url: str, results: dict) -> dict:
     """From Tsunagu's database: events handled once/twice/never; messages delivered once/twice/never."""
+    incoming, rows, inbox, unsent = database_counts(url)
+    users = [*results["full_load"].users, *results["rate_load"].users]
+    accepted = {**results["full_by_user"], **results["rate_by_user"]}
+    return count_outcomes(users, accepted, incoming, rows, inbox, unsent)
+
+
+def database_counts(url: str) -> tuple[dict, dict, Counter, int]:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
@@ -199,8 +206,11 @@ def delivery_check(url: str, results: dict) -> dict:
             "GROUP BY c.line_user_id")).all())
         unsent = conn.execute(text("SELECT count(*) FROM outbox WHERE status <> 'sent'")).scalar()
     engine.dispose()
-    users = [*results["full_load"].users, *results["rate_load"].users]
-    accepted = {**results["full_by_user"], **results["rate_by_user"]}
+    return incoming, rows, inbox, unsent
+
+
+def count_outcomes(users: list[str], accepted: dict[str, list], incoming: dict, rows: dict, inbox: Counter,
+                   unsent: int) -> dict:
     handled = Counter(min(incoming.get(u, 0), 2) for u in users)
     delivered = Counter()
     for u in users:
@@ -253,22 +263,27 @@ def reset_database(url: str) -> None:
     engine.dispose()
 
 
-def run_tsunagu(standin: StandIn, db: str, url: str, args: argparse.Namespace, log_dir: Path) -> dict:
+def tsunagu_commands(db: str, port: int, env: dict[str, str]) -> list[tuple[list[str], dict[str, str]]]:
+    if db == "sqlite":
+        return [([str(BIN / "tsunagu"), "serve", "--host", "127.0.0.1", "--port", str(port)], env)]
+    web = {**env, "SCHEDULER": "off"}
+    return [([str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "8", "-b",
+              f"127.0.0.1:{port}", "--log-level", "warning", "bot:create_app()"], web),
+            ([str(BIN / "tsunagu"), "scheduler"], env)]
+
+
+def prepare_database(url: str, env: dict[str, str]) -> None:
     reset_database(url)
-    env = service_env(standin, url)
     subprocess.run([str(BIN / "tsunagu"), "db", "upgrade"], env={**os.environ, **env}, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
+
+
+def run_tsunagu(standin: StandIn, db: str, url: str, args: argparse.Namespace, log_dir: Path) -> dict:
+    env = service_env(standin, url)
+    prepare_database(url, env)
     port = free_port()
-    if db == "sqlite":
-        commands = [([str(BIN / "tsunagu"), "serve", "--host", "127.0.0.1", "--port", str(port)], env)]
-        name = "Tsunagu (SQLite, one process)"
-    else:
-        web = {**env, "SCHEDULER": "off"}
-        commands = [([str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "8", "-b",
-                      f"127.0.0.1:{port}", "--log-level", "warning", "bot:create_app()"], web),
-                    ([str(BIN / "tsunagu"), "scheduler"], env)]
-        name = "Tsunagu (PostgreSQL, 2 web workers + 1 scheduler)"
-    with processes(*commands, log_dir=log_dir):
+    name = "Tsunagu (SQLite, one process)" if db == "sqlite" else "Tsunagu (PostgreSQL, 2 web workers + 1 scheduler)"
+    with processes(*tsunagu_commands(db, port, env), log_dir=log_dir):
         wait_http(f"http://127.0.0.1:{port}/healthz")
         result = measure(name, port, standin, args)
         time.sleep(2.0)  # anything still settling

@@ -38,7 +38,7 @@ def callback() -> Response:
     keyed = [(event_key(e), e) for e in events]
     try:
         with svc.sessions.begin() as session:
-            serialize_all(session, [])  # a writer: takes its turn (SQLite) instead of spinning on the lock
+            serialize_all(session, [], urgent=True)  # a writer, and LINE is waiting: first in line (SQLite)
             stored = inbox.store_batch(session, keyed, svc.clock())
     except SQLAlchemyError as exc:  # not stored: LINE redelivers on a 5xx, so nothing is lost
         log.error("webhook: %d events not stored: %s", len(events), describe_error(exc))

@@ -58,11 +58,46 @@ def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
             if conn.get_execution_options().get("tsunagu_begin") == "IMMEDIATE":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        setattr(engine, _WRITE_LOCK, threading.Lock())
+        setattr(engine, _WRITE_LOCK, WriteTurns())
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, max_overflow=10 + threads)
+
+
+class WriteTurns:
+    """SQLite's writers in this process, one at a time, with the webhook first: storing an incoming
+    event (which LINE waits on) goes ahead of handling stored ones (which nobody waits on), so a burst
+    is acknowledged at once and its events pile up into bigger, cheaper batches."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, *, urgent: bool = False, timeout: float = 60.0) -> bool:
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                free = self._cond.wait_for(lambda: not self._held and (urgent or self._urgent_waiting == 0),
+                                           timeout)
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            if free:
+                self._held = True
+            elif not urgent:
+                self._cond.notify_all()
+            return free
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+    def locked(self) -> bool:
+        return self._held
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -98,18 +133,18 @@ def serialize(session: Session, key: int | None) -> None:
     serialize_all(session, [key] if key is not None else [])
 
 
-def serialize_all(session: Session, keys: list[int]) -> None:
+def serialize_all(session: Session, keys: list[int], *, urgent: bool = False) -> None:
     """`serialize` for a batch of units of work that run in one transaction: every key is locked,
     in ascending order (two batches sharing users, in two processes, can never deadlock).
 
     SQLite, within this process: writers first take the engine's write lock (released after the
     commit or rollback), so they queue here instead of spinning in SQLite's busy handler, whose
     sleeps (up to 100 ms each) would stall every writer; across processes SQLite's own lock and
-    `busy_timeout` still decide."""
+    `busy_timeout` still decide. `urgent` (the webhook storing what LINE waits on) goes first."""
     bind = session.get_bind()
     lock = getattr(bind, _WRITE_LOCK, None)
     if lock is not None and not session.info.get(_HOLDS_LOCK):
-        if not lock.acquire(timeout=60):
+        if not lock.acquire(urgent=urgent, timeout=60):
             raise TimeoutError("the database write lock was not free for 60 s")
         session.info[_HOLDS_LOCK] = True
     try:

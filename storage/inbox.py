@@ -63,9 +63,9 @@ def claim(session: Session, inbox_id: int, now: datetime) -> bool:
     and its payload (a user's words and LINE ID) is gone. The worker acts on the payload it already
     holds (from the webhook body, or read by the sweep), so nothing is read back here.
     """
+    t = InboxEvent.__table__  # Core: one short UPDATE per event, without the ORM's bulk-update path
     result = session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.id == inbox_id, InboxEvent.status == "received")
+        update(t).where(t.c.id == inbox_id, t.c.status == "received")
         .values(status="done", processed_at=now, payload=None, error=None)
     )
     return result.rowcount == 1

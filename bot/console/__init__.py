@@ -5,9 +5,11 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     from bot.console.api import bp as api_bp
+    from bot.console.evening_api import bp as evening_api_bp
     from bot.console.pages import bp as pages_bp
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(evening_api_bp)  # dead letters, typing (issue 10)
     app.register_blueprint(pages_bp)
     from bot.console.orgs import bp as orgs_bp  # issue 10: admins edit the member organizations
 

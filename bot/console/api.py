@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
+from bot import line_touches
 from bot.console import texts, views
 from bot.console.auth import api_rate_limit, current_staff
 from bot.security import has_control
@@ -99,12 +100,13 @@ def _unit(fn):  # noqa: ANN001, ANN202
     return wrapper
 
 
-def _consultation(db: Session, staff: Staff, cid: int, now: datetime) -> Consultation:
-    """The consultation, if this person may see it (storage/visibility.py: the one rule): else 403."""
+def _consultation(db: Session, staff: Staff, cid: int, now: datetime | None = None) -> Consultation:
+    """The consultation, if this person may see it (storage/visibility.py: the one rule): else 403.
+    `now`: the request's clock reading (read here only for callers that do not pass it)."""
     c = db.get(Consultation, cid)
     if c is None:
         abort(404)
-    if not visibility.may_see(db, staff, c, now):
+    if not visibility.may_see(db, staff, c, now or services().clock()):
         abort(403)
     return c
 
@@ -140,6 +142,7 @@ def crisis_alerts(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
 def consultation(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
     c = _consultation(db, staff, cid, now)
     audit.record(db, staff.id, "view", now, consultation_id=c.id, ip=request.remote_addr)
+    line_touches.mark_read(services(), db, staff, c)  # its counselor has it open: 既読 on the user's phone
     return jsonify(views.detail(db, c, now))
 
 

@@ -38,3 +38,10 @@ ORG_SAVED = "保存しました。"
 ORG_ACTIVATED = "受付を再開しました。"
 ORG_DEACTIVATED = "休止にしました（新しい相談は振り分けられません）。"
 ORG_PROBLEMS = "保存できませんでした。次の点を直してください。"
+
+# --- the evening clock (issue 10) ---------------------------------------------------------------------
+DEAD_LETTERS_HEADING = "届けられなかったメッセージがあります"
+DEAD_LETTERS_HELP = "LINEが受け取らなかったメッセージです。相談者の状況を確認し、必要なら別の方法で対応してください。"
+DEAD_LETTER_ACK = "確認しました"
+IDLE_PROMPT = "相談者からのお返事が途絶えています。"
+IDLE_CLOSE = "中断/離脱として終了する"

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.console import texts as console_texts
-from flows import texts
+from flows import evening, texts
 from flows.intake import area_label
 from storage import messages as message_repo
 from storage import organizations as org_repo
@@ -43,6 +43,7 @@ def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
         "training": c.is_training, "counselor": c.counselor.display_name if c.counselor else None,
         "organization": c.organization.slug, "about_other": c.risk_about_other,
         **route_summary(db, c, now),
+        "idle": evening.is_idle(c),  # the user went quiet: the counselor may close it as 中断/離脱
     }
 
 

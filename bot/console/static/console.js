@@ -98,6 +98,7 @@ const Console = (() => {
       const notes = document.querySelector("#notes"); notes.replaceChildren();
       for (const n of c.notes) notes.append(el("li", {class: "note"}, `${n.by}：${n.text}`));
       document.querySelector("#claimbox").hidden = c.state !== "waiting";
+      document.querySelector("#idle-prompt").hidden = !c.idle;
     }
     api("/canned").then(d => {
       const sel = document.querySelector("#canned");
@@ -139,6 +140,18 @@ const Console = (() => {
       catch (e) { alert(e.message); }
       refresh();
     };
+    // The evening clock (issue 10): close a chat gone quiet as 中断/離脱; the loading animation while typing.
+    document.querySelector("#close-dropped").onclick = async () => {
+      try { await api(`/consultations/${cid}/close`, "POST", {disposition: "dropped"}); } catch (e) { alert(e.message); }
+      refresh();
+    };
+    let typedAt = 0;
+    document.querySelector("#text").addEventListener("input", () => {
+      const now = Date.now();
+      if (now - typedAt < 15000) return;
+      typedAt = now;
+      api(`/consultations/${cid}/typing`, "POST", {}).catch(() => {});
+    });
     // Handlers are attached: a click can no longer fall through to a native form submit.
     for (const id of ["claim", "send", "addnote", "close"]) document.getElementById(id).disabled = false;
     refresh(); setInterval(refresh, 2000);
@@ -180,11 +193,34 @@ const Console = (() => {
     poll(); setInterval(poll, 3000);
   }
 
+  // Coordinators: messages LINE never took (dead letters), until someone acknowledges each.
+  function deadLetters() {
+    const box = document.querySelector("#dead-letters");
+    if (!box) return;
+    const list = document.querySelector("#dead-letter-list");
+    async function poll() {
+      let data;
+      try { data = await api("/dead-letters"); } catch (e) { return; }
+      list.replaceChildren();
+      for (const d of data.dead_letters) {
+        const li = el("li", {"data-id": d.id});
+        li.append(d.consultation_id ? el("a", {href: "/console/c/" + d.consultation_id}, d.pseudonym) : el("span", {}, d.pseudonym));
+        li.append(el("span", {}, ` ${d.at}（${d.reason}）`));
+        const ack = el("button", {type: "button"}, list.dataset.ack);
+        ack.onclick = async () => { await api(`/dead-letters/${d.id}/ack`, "POST", {}).catch(() => {}); poll(); };
+        li.append(ack); list.append(li);
+      }
+      box.hidden = !data.dead_letters.length;
+    }
+    poll(); setInterval(poll, 10000);
+  }
+
   function init() {
     const chat = document.querySelector("section.chat[data-cid]");
     if (chat) chatPage(Number(chat.dataset.cid));
     if (document.querySelector("#queue")) queuePage();
     alerts();
+    deadLetters();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
   return {queuePage, chatPage, alerts};
