@@ -139,3 +139,44 @@ def test_on_sqlite_the_webhook_goes_before_waiting_workers():
     worker.join(10)
     webhook.join(10)
     assert order == ["webhook", "worker"]
+
+
+def test_a_crisis_text_is_handled_on_its_own_lane_while_a_burst_fills_the_workers():
+    handled: list[str] = []
+    gate = threading.Event()
+
+    def work(items):  # noqa: ANN001
+        gate.wait(10)  # a long batch of ordinary events
+        handled.extend(name for (name,) in items)
+
+    pool = EventWorkers(work, size=1, batch=32, urgent_work=lambda name: handled.append(name))
+    pool.start()
+    try:
+        for n in range(50):
+            pool.submit(f"U{n}", f"ordinary-{n}")
+        pool.submit("U99", "crisis", urgent=True)
+        deadline = time.monotonic() + 5
+        while "crisis" not in handled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert handled == ["crisis"]  # while every ordinary event still waits
+        gate.set()
+        assert pool.wait_idle(10)
+    finally:
+        pool.stop()
+    assert len(handled) == 51
+
+
+def test_the_webhook_sends_crisis_texts_to_the_crisis_lane(settings, clock, line, monkeypatch):
+    from tests.spine import served, wait_until
+    from tests.test_crisis_webhook import CRISIS
+
+    with served(settings, clock, outbox_mode="thread") as (app, url):
+        lanes: list[bool] = []
+        real = svc(app).events.submit
+        monkeypatch.setattr(svc(app).events, "submit",
+                            lambda user, *args, urgent=False: (lanes.append(urgent), real(user, *args, urgent=urgent)))
+        uid = line.platform.add_user()
+        assert line.platform.deliver([line.platform.text_event(uid, "こんばんは")], url) == 200
+        assert line.platform.deliver([line.platform.text_event(uid, CRISIS)], url) == 200
+        assert wait_until(lambda: any("119" in m.get("text", "") for m in line.platform.inbox(uid)))
+    assert lanes == [False, True]
