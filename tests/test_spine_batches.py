@@ -180,3 +180,17 @@ def test_the_webhook_sends_crisis_texts_to_the_crisis_lane(settings, clock, line
         assert line.platform.deliver([line.platform.text_event(uid, CRISIS)], url) == 200
         assert wait_until(lambda: any("119" in m.get("text", "") for m in line.platform.inbox(uid)))
     assert lanes == [False, True]
+
+
+def test_while_line_asks_to_wait_a_new_reply_is_not_leased_in_its_transaction(app, make_user, line, clock):
+    a, b = make_user(), make_user()
+    line.platform.fail_next(1, 429, retry_after=20)
+    a.follows()  # LINE: too many requests, come back in 20 s (the whole channel)
+    calls = len(line.platform.api_calls())
+    items = stored(app, clock, [line.platform.text_event(b.user_id, "こんばんは")])
+    done = process_batch(svc(app).sessions, svc(app).policy, clock, items, claim=svc(app).outbox.claim_within)
+    assert done.jobs == [] and svc(app).outbox.finish(done.jobs, done.outbox_ids) == 0
+    assert len(line.platform.api_calls()) == calls  # nothing sent into the rate limit
+    clock.advance(seconds=21)
+    svc(app).outbox.send_due()
+    assert len(b.received) == 1 and len(a.received) == 1
