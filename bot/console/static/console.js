@@ -39,7 +39,10 @@ const Console = (() => {
       const tbody = document.querySelector("#queue tbody"); tbody.replaceChildren();
       for (const c of data.queue) {
         const tr = el("tr", {"data-id": c.id, class: "risk-" + c.risk});
-        tr.append(el("td", {}, c.pseudonym + (c.returning ? "（再相談）" : "") + (c.training ? " [研修]" : "")));
+        const who = el("td", {}, c.pseudonym + (c.returning ? "（再相談）" : "") + (c.training ? " [研修]" : ""));
+        for (const b of c.queue_badges || []) who.append(el("span", {class: "badge route"}, b));
+        if (c.preferred_counselor) who.append(el("div", {class: "preferred"}, `希望：${c.preferred_counselor}`));
+        tr.append(who);
         const risk = el("td"); if (c.risk_label) risk.append(el("span", {class: "badge " + c.risk}, c.risk_label));
         if (c.cues.length) risk.append(el("div", {class: "cues"}, c.cues.join("／")));
         tr.append(risk);
@@ -78,6 +81,20 @@ const Console = (() => {
         if (m.status) li.append(el("span", {class: "status " + m.status}, LABELS.status[m.status] || m.status));
         ol.append(li);
       }
+      // Issue 10: every routing decision with its reason, and the transfer notes.
+      const routing = document.querySelector("#routing");
+      if (routing) {
+        routing.replaceChildren();
+        for (const d of c.routing || []) {
+          const tried = d.tried.length ? `（${d.tried.map(t => `${t.slug}：${t.label}`).join("、")}）` : "";
+          routing.append(el("li", {"data-kind": d.kind}, `${d.kind_label}：${d.text}${tried}`));
+        }
+        const handed = document.querySelector("#transfers"); handed.replaceChildren();
+        for (const t of c.transfers || []) {
+          handed.append(el("li", {class: "transfer"}, `${t.from || ""} → ${t.to_organization || t.to_staff || ""}` +
+            (t.note ? `：${t.note}` : "")));
+        }
+      }
       const notes = document.querySelector("#notes"); notes.replaceChildren();
       for (const n of c.notes) notes.append(el("li", {class: "note"}, `${n.by}：${n.text}`));
       document.querySelector("#claimbox").hidden = c.state !== "waiting";
@@ -90,9 +107,10 @@ const Console = (() => {
     });
     document.querySelector("#transferform").onsubmit = async ev => {
       ev.preventDefault();
+      const org = document.querySelector("#transfer-org");
+      const target = org && org.value ? {to_organization: org.value} : {to: document.querySelector("#transfer-to").value};
       try {
-        await api(`/consultations/${cid}/transfer`, "POST",
-          {to: document.querySelector("#transfer-to").value, note: document.querySelector("#transfer-note").value});
+        await api(`/consultations/${cid}/transfer`, "POST", {...target, note: document.querySelector("#transfer-note").value});
       } catch (e) { alert(e.message); }
       refresh();
     };
@@ -116,7 +134,9 @@ const Console = (() => {
     document.querySelector("#closeform").onsubmit = async ev => {
       ev.preventDefault();
       const referral = document.querySelector("#referral").value || null;
-      try { await api(`/consultations/${cid}/close`, "POST", {disposition: document.querySelector("#disposition").value, referral}); }
+      const card = document.querySelector("#referral-org");
+      const referral_org = card && card.value ? card.value : null;  // sends that member's card (issue 10)
+      try { await api(`/consultations/${cid}/close`, "POST", {disposition: document.querySelector("#disposition").value, referral, referral_org}); }
       catch (e) { alert(e.message); }
       refresh();
     };
