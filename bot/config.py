@@ -57,14 +57,14 @@ class Settings:
     login_backoff_max_seconds: int = 60
     login_address_limit: int = 30  # failed logins per address per 15 minutes before that address waits
     line_emulator_webhook_url: str = ""
-    # Routing (issue 10): a consultation waiting this long in a member's queue is shown to every member.
-    overflow_minutes: int = 10
     # --- evening clock and LINE-native touches (issue 10)
     closing_notice_minutes: int = 15  # the closing notice to everyone waiting, this long before the end
     idle_chat_minutes: int = 20  # an active chat whose user is silent this long prompts the counselor
     line_mark_as_read: str = "token"  # token: mark the user's messages read by their token; chat: by user ID; off
     line_data_api_base_url: str = ""  # LINE's blob host (rich menu images); empty: derived from LINE_API_BASE_URL
     richmenu_font: str = ""  # a font with Japanese glyphs for the rich menu image; empty: look in the usual places
+    # Routing (issue 10): a consultation waiting this long in a member's queue is shown to every member.
+    overflow_minutes: int = 10
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def hours(self) -> ServiceHours:
@@ -105,12 +105,12 @@ _ENV = {
     "LOGIN_BACKOFF_MAX_SECONDS": "login_backoff_max_seconds",
     "LOGIN_ADDRESS_LIMIT": "login_address_limit",
     "LINE_EMULATOR_WEBHOOK_URL": "line_emulator_webhook_url",
-    "OVERFLOW_MINUTES": "overflow_minutes",
     "CLOSING_NOTICE_MINUTES": "closing_notice_minutes",
     "IDLE_CHAT_MINUTES": "idle_chat_minutes",
     "LINE_MARK_AS_READ": "line_mark_as_read",
     "LINE_DATA_API_BASE_URL": "line_data_api_base_url",
     "RICHMENU_FONT": "richmenu_font",
+    "OVERFLOW_MINUTES": "overflow_minutes",
 }
 _MAY_BE_ZERO = {"trusted_proxies"}
 SECRET_KEY_MIN = 32

@@ -21,7 +21,7 @@ from bot import webhook_input
 from bot.services import services
 from bot.workers import after_commit, claim_of
 from handlers.context import Processed
-from handlers.process import describe_error, process_event
+from handlers.process import describe_error, is_crisis_text, process_event
 from storage import inbox
 from storage.db import serialize_all
 
@@ -50,7 +50,7 @@ def callback() -> Response:
 
     if svc.events is not None:
         for inbox_id, event in todo:
-            svc.events.submit(inbox.user_of(event), inbox_id, event)
+            svc.events.submit(inbox.user_of(event), inbox_id, event, urgent=is_crisis_text(event))
         return Response("OK", status=200, mimetype="text/plain")
 
     done = [process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event, claim=claim_of(svc))

@@ -54,6 +54,14 @@ def handle(svc, inbox_id: int, event: dict) -> Processed:  # noqa: ANN001
     return processed
 
 
+def handle_urgent(svc, inbox_id: int, event: dict) -> Processed:  # noqa: ANN001
+    """A crisis text, on the crisis lane: first in SQLite's write turns, its contacts sent at once."""
+    processed = process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event, claim=claim_of(svc),
+                              urgent=True)
+    after_commit(svc, processed)
+    return processed
+
+
 def handle_batch(svc, items: list[tuple[int, dict]]) -> Processed:  # noqa: ANN001
     """Events waiting in one worker's queue, handled in one transaction, their replies sent together."""
     processed = process_batch(svc.sessions, svc.policy, svc.clock, items, claim=claim_of(svc))
@@ -69,13 +77,17 @@ class EventWorkers:
     and calls `work` once with the list of their argument tuples: under a burst, one transaction and
     one round of sends serve many events; when idle, a batch is a single event and nothing waits."""
 
-    def __init__(self, work: Callable[..., object], size: int, *, batch: int = 1) -> None:
+    def __init__(self, work: Callable[..., object], size: int, *, batch: int = 1,
+                 urgent_work: Callable[..., object] | None = None) -> None:
         if size < 1:
             raise ValueError("at least one event worker")
         self.work = work
+        self.urgent_work = urgent_work or (lambda *args: self.work([args]) if self.batch > 1 else self.work(*args))
         self.size = size
         self.batch = max(1, batch)
         self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(size)]
+        # The crisis lane: a text that needs emergency contacts does not wait behind a burst.
+        self._lane: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._pending = 0
         self._idle = threading.Condition()
@@ -87,16 +99,21 @@ class EventWorkers:
             t = threading.Thread(target=self._run, args=(q,), name=f"event-worker-{n}", daemon=True)
             t.start()
             self._threads.append(t)
+        t = threading.Thread(target=self._run, args=(self._lane, True), name="event-crisis-lane", daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def shard(self, line_user_id: str | None) -> int:
         """The same user always lands on the same worker (order kept); events without a user on 0."""
         return zlib.crc32(line_user_id.encode()) % self.size if line_user_id else 0
 
-    def submit(self, line_user_id: str | None, *args: Any) -> None:
-        """Queue `work(*args)` on the user's worker."""
+    def submit(self, line_user_id: str | None, *args: Any, urgent: bool = False) -> None:
+        """Queue `work(*args)` on the user's worker; `urgent` (a crisis text) on the crisis lane, which
+        handles it at once, ahead of everything queued. The user's lock still keeps it from running
+        beside another of their events; it may overtake that user's earlier, ordinary ones: safety first."""
         with self._idle:
             self._pending += 1
-        self._queues[self.shard(line_user_id)].put(args)
+        (self._lane if urgent else self._queues[self.shard(line_user_id)]).put(args)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every submitted event has been handled (used by tests and at shutdown)."""
@@ -104,16 +121,16 @@ class EventWorkers:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def stop(self, timeout: float = 15.0) -> None:
-        for q in self._queues:
+        for q in [*self._queues, self._lane]:
             q.put(_STOP)
         for t in self._threads:
             t.join(timeout=timeout)
         self._threads = []
 
-    def _run(self, q: queue.SimpleQueue) -> None:
+    def _run(self, q: queue.SimpleQueue, lane: bool = False) -> None:
         while True:
             items = [q.get()]
-            while len(items) < self.batch and items[-1] is not _STOP:
+            while not lane and len(items) < self.batch and items[-1] is not _STOP:
                 try:
                     items.append(q.get_nowait())
                 except queue.Empty:
@@ -123,7 +140,9 @@ class EventWorkers:
                 items.pop()
             if items:
                 try:
-                    if self.batch > 1:
+                    if lane:
+                        self.urgent_work(*items[0])
+                    elif self.batch > 1:
                         self.work(items)
                     else:
                         self.work(*items[0])

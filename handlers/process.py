@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.consultation import Policy
+from flows.triage import assess
 from handlers.context import ClaimWithin, HandlerContext, Processed
 from handlers.events import dispatch
 from storage import inbox
@@ -33,7 +34,7 @@ def lock_key(policy: Policy, line_user_id: str | None) -> int | None:
 
 def process_event(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
                   inbox_id: int, event: dict[str, Any] | None = None, *,
-                  claim: ClaimWithin | None = None) -> Processed:
+                  claim: ClaimWithin | None = None, urgent: bool = False) -> Processed:
     """Handle one stored event. `event` is the stored payload when the caller holds it (the webhook
     does); the sweep omits it and it is read from the inbox. `claim` leases the replies the event
     wrote inside its own transaction (the caller then sends them at once).
@@ -48,7 +49,7 @@ def process_event(sessions: sessionmaker[Session], policy: Policy, clock: Callab
                 event = inbox.payload_of(session, inbox_id)
             if event is None:
                 return Processed()  # processed meanwhile
-        return _in_one_transaction(sessions, policy, now, [(inbox_id, event)], claim)
+        return _in_one_transaction(sessions, policy, now, [(inbox_id, event)], claim, urgent=urgent)
     except Exception as exc:
         _record_failure(sessions, inbox_id, exc, now)
         return Processed()
@@ -73,12 +74,13 @@ def process_batch(sessions: sessionmaker[Session], policy: Policy, clock: Callab
 
 
 def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: datetime,
-                        items: list[tuple[int, dict[str, Any]]], claim: ClaimWithin | None) -> Processed:
+                        items: list[tuple[int, dict[str, Any]]], claim: ClaimWithin | None, *,
+                        urgent: bool = False) -> Processed:
     done: list[tuple[int, dict[str, Any], str]] = []
     leave: list[tuple[str, str]] = []
     with sessions.begin() as session:
         keys = [lock_key(policy, inbox.user_of(event)) for _, event in items]
-        serialize_all(session, [k for k in keys if k is not None])
+        serialize_all(session, [k for k in keys if k is not None], urgent=urgent)
         session.info.pop(NEW_OUTBOX_IDS, None)
         for inbox_id, event in items:
             if not inbox.claim(session, inbox_id, now):  # marked done, unless the work fails
@@ -106,6 +108,14 @@ def _record_failure(sessions: sessionmaker[Session], inbox_id: int, exc: Excepti
         return
     if gave_up:
         log.error("event inbox#%s given up after %s attempts", inbox_id, MAX_ATTEMPTS)
+
+
+def is_crisis_text(payload: dict[str, Any]) -> bool:
+    """A text message that calls for emergency contacts (triage's own verdict, before anything else is
+    done with it): such an event goes on the crisis lane instead of waiting its turn."""
+    message = payload.get("message") if payload.get("type") == "message" else None
+    text = message.get("text") if isinstance(message, dict) and message.get("type") == "text" else None
+    return isinstance(text, str) and assess(text).is_crisis
 
 
 def describe_error(exc: BaseException) -> str:

@@ -195,6 +195,11 @@ class Consultation(Base):
     survey: Mapped[str | None] = mapped_column(String(10))  # good, ok, bad
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
+    # --- evening clock (issue 10)
+    closing_notice_at: Mapped[datetime | None]  # last "we close at 21:00" note to a waiting user
+    idle_prompted_at: Mapped[datetime | None]  # last "the user has gone quiet" prompt to the counselor
+    read_token: Mapped[str | None] = mapped_column(String(512))  # the user's latest markAsReadToken, until used
+    loading_shown_at: Mapped[datetime | None]  # last loading animation shown while the counselor types
     # --- routing (issue 10) ---
     queue_key: Mapped[datetime | None]  # fair order among the not-at-risk: queued_at less the risk head start
     overflow_at: Mapped[datetime | None]  # from then on every member sees it (routing + OVERFLOW_MINUTES)
@@ -204,11 +209,6 @@ class Consultation(Base):
     notified_at: Mapped[datetime | None]  # ... and was told (once)
     referral_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     # --- end routing
-    # --- evening clock (issue 10)
-    closing_notice_at: Mapped[datetime | None]  # last "we close at 21:00" note to a waiting user
-    idle_prompted_at: Mapped[datetime | None]  # last "the user has gone quiet" prompt to the counselor
-    read_token: Mapped[str | None] = mapped_column(String(512))  # the user's latest markAsReadToken, until used
-    loading_shown_at: Mapped[datetime | None]  # last loading animation shown while the counselor types
 
     client: Mapped[Client] = relationship()
     organization: Mapped[Organization] = relationship(foreign_keys=[organization_id])

@@ -139,3 +139,58 @@ def test_on_sqlite_the_webhook_goes_before_waiting_workers():
     worker.join(10)
     webhook.join(10)
     assert order == ["webhook", "worker"]
+
+
+def test_a_crisis_text_is_handled_on_its_own_lane_while_a_burst_fills_the_workers():
+    handled: list[str] = []
+    gate = threading.Event()
+
+    def work(items):  # noqa: ANN001
+        gate.wait(10)  # a long batch of ordinary events
+        handled.extend(name for (name,) in items)
+
+    pool = EventWorkers(work, size=1, batch=32, urgent_work=lambda name: handled.append(name))
+    pool.start()
+    try:
+        for n in range(50):
+            pool.submit(f"U{n}", f"ordinary-{n}")
+        pool.submit("U99", "crisis", urgent=True)
+        deadline = time.monotonic() + 5
+        while "crisis" not in handled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert handled == ["crisis"]  # while every ordinary event still waits
+        gate.set()
+        assert pool.wait_idle(10)
+    finally:
+        pool.stop()
+    assert len(handled) == 51
+
+
+def test_the_webhook_sends_crisis_texts_to_the_crisis_lane(settings, clock, line, monkeypatch):
+    from tests.spine import served, wait_until
+    from tests.test_crisis_webhook import CRISIS
+
+    with served(settings, clock, outbox_mode="thread") as (app, url):
+        lanes: list[bool] = []
+        real = svc(app).events.submit
+        monkeypatch.setattr(svc(app).events, "submit",
+                            lambda user, *args, urgent=False: (lanes.append(urgent), real(user, *args, urgent=urgent)))
+        uid = line.platform.add_user()
+        assert line.platform.deliver([line.platform.text_event(uid, "こんばんは")], url) == 200
+        assert line.platform.deliver([line.platform.text_event(uid, CRISIS)], url) == 200
+        assert wait_until(lambda: any("119" in m.get("text", "") for m in line.platform.inbox(uid)))
+    assert lanes == [False, True]
+
+
+def test_while_line_asks_to_wait_a_new_reply_is_not_leased_in_its_transaction(app, make_user, line, clock):
+    a, b = make_user(), make_user()
+    line.platform.fail_next(1, 429, retry_after=20)
+    a.follows()  # LINE: too many requests, come back in 20 s (the whole channel)
+    calls = len(line.platform.api_calls())
+    items = stored(app, clock, [line.platform.text_event(b.user_id, "こんばんは")])
+    done = process_batch(svc(app).sessions, svc(app).policy, clock, items, claim=svc(app).outbox.claim_within)
+    assert done.jobs == [] and svc(app).outbox.finish(done.jobs, done.outbox_ids) == 0
+    assert len(line.platform.api_calls()) == calls  # nothing sent into the rate limit
+    clock.advance(seconds=21)
+    svc(app).outbox.send_due()
+    assert len(b.received) == 1 and len(a.received) == 1

@@ -4,6 +4,12 @@ LOGIN_WRONG = "ログインIDかパスワードが違います。"
 LOGIN_WAIT = "ログインの失敗が続いたため、{seconds}秒ほど待ってからもう一度お試しください。"
 RATE_LIMITED = "操作が多すぎます。少し待ってからもう一度お試しください。"
 
+# --- the evening clock (issue 10) ---------------------------------------------------------------------
+DEAD_LETTERS_HEADING = "届けられなかったメッセージがあります"
+DEAD_LETTERS_HELP = "LINEが受け取らなかったメッセージです。相談者の状況を確認し、必要なら別の方法で対応してください。"
+DEAD_LETTER_ACK = "確認しました"
+IDLE_PROMPT = "相談者からのお返事が途絶えています。"
+IDLE_CLOSE = "中断/離脱として終了する"
 # --- routing (issue 10): why a consultation is in a queue, as the chat view shows it ---------------------
 ROUTING_KINDS = {"routed": "振り分け", "overflow": "全団体へ", "at_risk": "高リスク：全員へ", "transfer": "引き継ぎ",
                  "same_counselor": "前回の相談員", "taken": "担当"}
@@ -38,10 +44,3 @@ ORG_SAVED = "保存しました。"
 ORG_ACTIVATED = "受付を再開しました。"
 ORG_DEACTIVATED = "休止にしました（新しい相談は振り分けられません）。"
 ORG_PROBLEMS = "保存できませんでした。次の点を直してください。"
-
-# --- the evening clock (issue 10) ---------------------------------------------------------------------
-DEAD_LETTERS_HEADING = "届けられなかったメッセージがあります"
-DEAD_LETTERS_HELP = "LINEが受け取らなかったメッセージです。相談者の状況を確認し、必要なら別の方法で対応してください。"
-DEAD_LETTER_ACK = "確認しました"
-IDLE_PROMPT = "相談者からのお返事が途絶えています。"
-IDLE_CLOSE = "中断/離脱として終了する"

@@ -42,8 +42,8 @@ def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
         "intake": intake(c), "intake_labels": intake_labels(c), "returning": returning(db, c),
         "training": c.is_training, "counselor": c.counselor.display_name if c.counselor else None,
         "organization": c.organization.slug, "about_other": c.risk_about_other,
-        **route_summary(db, c, now),
         "idle": evening.is_idle(c),  # the user went quiet: the counselor may close it as 中断/離脱
+        **route_summary(db, c, now),
     }
 
 
