@@ -150,7 +150,7 @@ class OutboxSender:
         if self._paused_until is not None and now < self._paused_until:
             return []
         with self.sessions.begin() as session:
-            serialize_all(session, [])
+            serialize_all(session, [], immediate=False)  # one statement first: it takes the lock itself
             return self._claim_in(session, now, limit, ids)
 
     def claim_within(self, session: Session, ids: Sequence[int], now: datetime) -> list[Job]:
@@ -245,7 +245,7 @@ class OutboxSender:
                 id=row.id, claim_token=row.claim_token, status=status, via=o.via, last_error=error,
                 next_attempt_at=next_at, sent_at=sent_at, reply_attempted=reply_unknown, drop_token=o.drop_token))
         with self.sessions.begin() as session:
-            serialize_all(session, [])
+            serialize_all(session, [], immediate=False)  # one statement first: it takes the lock itself
             outbox_repo.settle(session, settlements)
         if sent:
             log.info("outbox: %s sent, %s to retry, %s failed", sent, retried, failed)
@@ -265,7 +265,7 @@ class OutboxSender:
     def give_up_expired(self) -> int:
         now = self.clock()
         with self.sessions.begin() as session:
-            serialize_all(session, [])
+            serialize_all(session, [], immediate=False)  # one statement first: it takes the lock itself
             count = outbox_repo.give_up_expired(session, now, GIVE_UP_AFTER)
         if count:
             log.error("outbox: %s row(s) given up unsent after %s", count, GIVE_UP_AFTER)

@@ -38,7 +38,8 @@ def callback() -> Response:
     keyed = [(event_key(e), e) for e in events]
     try:
         with svc.sessions.begin() as session:
-            serialize_all(session, [], urgent=True)  # a writer, and LINE is waiting: first in line (SQLite)
+            # One write, and LINE is waiting: first in SQLite's line of writers.
+            serialize_all(session, [], urgent=True, immediate=False)
             stored = inbox.store_batch(session, keyed, svc.clock())
     except SQLAlchemyError as exc:  # not stored: LINE redelivers on a 5xx, so nothing is lost
         log.error("webhook: %d events not stored: %s", len(events), describe_error(exc))

@@ -133,14 +133,17 @@ def serialize(session: Session, key: int | None) -> None:
     serialize_all(session, [key] if key is not None else [])
 
 
-def serialize_all(session: Session, keys: list[int], *, urgent: bool = False) -> None:
+def serialize_all(session: Session, keys: list[int], *, urgent: bool = False, immediate: bool = True) -> None:
     """`serialize` for a batch of units of work that run in one transaction: every key is locked,
     in ascending order (two batches sharing users, in two processes, can never deadlock).
 
     SQLite, within this process: writers first take the engine's write lock (released after the
     commit or rollback), so they queue here instead of spinning in SQLite's busy handler, whose
     sleeps (up to 100 ms each) would stall every writer; across processes SQLite's own lock and
-    `busy_timeout` still decide. `urgent` (the webhook storing what LINE waits on) goes first."""
+    `busy_timeout` still decide. `urgent` (the webhook storing what LINE waits on) goes first.
+    `immediate=False` (a unit of work that is one write, with nothing read first) skips `BEGIN
+    IMMEDIATE`: its statement takes SQLite's lock itself, and the turn already keeps this process's
+    other writers away."""
     bind = session.get_bind()
     lock = getattr(bind, _WRITE_LOCK, None)
     if lock is not None and not session.info.get(_HOLDS_LOCK):
@@ -148,7 +151,7 @@ def serialize_all(session: Session, keys: list[int], *, urgent: bool = False) ->
             raise TimeoutError("the database write lock was not free for 60 s")
         session.info[_HOLDS_LOCK] = True
     try:
-        conn = session.connection(execution_options=SERIALIZED)
+        conn = session.connection(execution_options=SERIALIZED) if immediate else session.connection()
     except BaseException:
         if session.info.pop(_HOLDS_LOCK, False):
             lock.release()
