@@ -67,6 +67,8 @@ _KATA_TO_HIRA = {cp: cp - 0x60 for cp in range(ord("ァ"), ord("ヶ") + 1)}
 _SPACED_OUT = re.compile(r"(?:[^\x00-\x7f][\s　]+){2,}[^\x00-\x7f]|(?:[^\x00-\x7f][、,]){3,}[^\x00-\x7f]")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]+")
 _SPACE_BEFORE_SURU = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=し(?:たい|よう|た|ます|て)|する)")
+# a stray space before a short kana ending (死にた い, 消え たい): a typo inside one word
+_DANGLING_TAIL = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[ぁ-ん]{1,2}(?:$|[\s　、。,.!?！？…]))")
 _SPACE_BETWEEN_JA = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[^\x00-\x7f])")
 _REPEAT = re.compile(r"([^\d])\1{2,}")
 _LONG_VOWEL = re.compile(r"(?<=[ぁ-ん])[ー〜~]+(?=[いぃ。、!?！？…]|$)")
@@ -90,8 +92,10 @@ class Lexicon:
         self.context: dict[str, tuple[frozenset[str], re.Pattern[str] | None]] = {}
         for section, target in (("concepts", self.concepts), ("context", self.context)):
             for name, spec in data[section].items():
-                lemmas = frozenset(_lemma_forms(spec.get("lemmas", [])))
-                phrases = spec.get("phrases", [])
+                forms, multi = _lemma_forms(spec.get("lemmas", []))
+                lemmas = frozenset(forms)
+                # a word the analyzer splits (硫化水素 -> 硫化 + 水素) is looked for as a phrase
+                phrases = [*spec.get("phrases", []), *(re.escape(w) for w in multi)]
                 rx = re.compile("|".join(f"(?:{_fold(unicodedata.normalize('NFKC', p).lower())})" for p in phrases)) \
                     if phrases else None
                 target[name] = (lemmas, rx)
@@ -105,6 +109,9 @@ class Lexicon:
                         break
                     firsts |= f
                 self.first_chars[name] = frozenset(firsts) if firsts else None
+        # concept phrases are found at every start, overlapping (火を腕 | 腕に押しつけ: both count)
+        self.concept_scan = {name: re.compile(f"(?=({rx.pattern}))") for name, (_l, rx) in self.concepts.items()
+                             if rx is not None}
         # token form -> the concepts it carries
         self.by_lemma: dict[str, list[str]] = {}
         for name, (lemmas, _rx) in self.concepts.items():
@@ -184,16 +191,19 @@ def _firsts(items: list) -> set[str] | None:  # noqa: C901 - one case per node t
     return None
 
 
-def _lemma_forms(words: list[str]) -> set[str]:
-    """A lexicon word as written, and as the analyzer normalizes it (ぶっ殺す -> 打ち殺す)."""
-    out = set()
+def _lemma_forms(words: list[str]) -> tuple[set[str], list[str]]:
+    """A lexicon word as written, and as the analyzer normalizes it (ぶっ殺す -> 打ち殺す); and the words
+    the analyzer reads as several tokens (no single token can carry them)."""
+    out, multi = set(), []
     for w in words:
         w = unicodedata.normalize("NFKC", w).lower()
         out.add(_fold(w))
         toks = tokenize(w)
         if len(toks) == 1:
             out.add(toks[0].lemma)
-    return out
+        else:
+            multi.append(_fold(w))
+    return out, multi
 
 
 def _clauses(items: list[str]) -> list[frozenset[str]]:
@@ -216,6 +226,7 @@ def normalize(text: str) -> str:
     t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
     t = _EMOJI.sub("。", t)  # emoji and pictographs end a phrase, like a full stop
     t = _SPACE_BEFORE_SURU.sub("", t)
+    t = _DANGLING_TAIL.sub("", t)
     t = _SPACE_BETWEEN_JA.sub("、", t)
     t = _LONG_VOWEL.sub("", t)
     t = _REPEAT.sub(r"\1", t)
@@ -297,6 +308,16 @@ _TRANSPARENT_NOUNS = {
     "一度", "予定", "事", "事ばかり", "位", "前", "勇気", "場所", "所", "方", "方法", "時", "本当", "様", "毎日",
     "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄",
 }
+# verbs that take a concept as their object and keep its reading: 死ぬことを考える, 死ぬのをやめる
+_OBJECT_VERBS = {
+    "考える", "調べる", "探す", "決める", "止める", "やめる", "諦める", "選ぶ", "続ける", "繰り返す", "望む",
+    "願う", "思う", "思い浮かべる", "想像", "検索", "図る", "試みる", "企てる", "為る", "遣る", "やる", "終える",
+    "待つ", "夢見る",
+}
+_QUOTE_VERBS = {
+    "言う", "書く", "送る", "叫ぶ", "泣く", "思う", "連絡", "電話", "呟く", "話す", "聞く", "残す", "云う", "申す",
+    "言い出す", "口走る", "訴える", "漏らす", "メール", "書き込む", "投稿", "打つ", "来る", "言い残す", "伝える",
+}
 _STOP_CONJ = {
     "から", "が", "けど", "けれど", "けれども", "し", "ても", "でも", "ので", "のに",
 }
@@ -348,6 +369,20 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             break
         if s.pos1 == "接続助詞" and s.lemma in _STOP_CONJ:
             break
+        if s.lemma == "と" and len(seen) == 0 and tok.pos == "動詞" and k + 1 < len(tokens) \
+                and not tok.conj.startswith("意志推量") and tokens[k + 1].pos in ("動詞", "形容詞") \
+                and tokens[k + 1].lemma not in _QUOTE_VERBS and tokens[k + 1].lemma != "為る":
+            # 〜にいると飛び込みたくなる: "whenever", a condition, not a report (〜にいると言った)
+            mods.add("cond")
+            stopped_on_content = True
+            break
+        if s.lemma in ("つく", "付く", "就く") and seen and seen[-1].lemma == "に":
+            seen.append(s)  # 〜について: about it
+            continue
+        if s.pos == "動詞" and seen and seen[-1].lemma == "を" and s.lemma not in _OBJECT_VERBS:
+            # the concept is the object of another act (自殺のことを見て…): its modality is not the concept's
+            stopped_on_content = True
+            break
         if s.pos in ("名詞", "代名詞") and s.lemma not in _TRANSPARENT_NOUNS:
             stopped_on_content = True
             break
@@ -371,9 +406,12 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
                 mods.add("intent")  # 死んだろ(う) (dialect)
             elif s.lemma != "だ":
                 mods.add("intent")
+        factual = False
         if s.lemma == "た" and s.pos == "助動詞":
-            mods.add("cond" if s.conj.startswith("仮定") else "done")
-        if s.lemma in ("ば", "なら") or (s.lemma == "た" and s.conj.startswith("仮定")):
+            # 殴ったら動かなくなった: a たら clause followed by a past one tells what happened
+            factual = s.conj.startswith("仮定") and "done" in _clause_end_mods(tokens, i + n + 2)
+            mods.add("cond" if s.conj.startswith("仮定") and not factual else "done")
+        if s.lemma in ("ば", "なら") or (s.lemma == "た" and s.conj.startswith("仮定") and not factual):
             mods.add("cond")
         if s.lemma in ("てる",) or (s.lemma == "居る" and n > 0) or s.surface in ("とる", "よる"):
             mods.add("prog")
@@ -385,6 +423,8 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             mods.add("method")
         if s.lemma in ("考える", "調べる", "探す", "ばかり", "事ばかり"):
             mods.add("think")
+        if s.lemma in ("図る", "試みる", "企てる"):
+            mods.add("try")  # 自殺を図った
         if s.lemma == "しか":
             mods.add("shika")
         if s.lemma == "そう" and s.pos != "副詞":
@@ -494,11 +534,12 @@ def concept_tags(text: str) -> set[str]:
             for name in lex.by_lemma.get(form, ()):
                 hits_by.setdefault(name, set()).add(k)
 
-    for name, (_lemmas, rx) in lex.concepts.items():
+    for name in lex.concepts:
         hits = hits_by.get(name, set())
-        if rx is not None:
-            for m in rx.finditer(scrubbed):
-                hits.add(token_at(m.end()))
+        scan = lex.concept_scan.get(name)
+        if scan is not None:
+            for m in scan.finditer(scrubbed):
+                hits.add(token_at(m.end(1)))
         for k in sorted(hits):
             if name == "present" and k > 0 and tokens[k - 1].lemma in ("て", "で") and tokens[k].pos1 == "非自立可能":
                 continue
