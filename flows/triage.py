@@ -200,7 +200,11 @@ def _lemma_forms(words: list[str]) -> tuple[set[str], list[str]]:
         out.add(_fold(w))
         toks = tokenize(w)
         if len(toks) == 1:
-            out.add(toks[0].lemma)
+            # the normalized form, unless a word written with kanji shares none with it (殺る -> 遣る would
+            # make every やる a threat)
+            kanji = {c for c in _fold(w) if not "ぁ" <= c <= "ゖ"}
+            if not kanji or kanji & set(toks[0].lemma):
+                out.add(toks[0].lemma)
         else:
             multi.append(_fold(w))
     return out, multi
@@ -306,6 +310,7 @@ _TRANSPARENT_NOUNS = {
     "がち", "くらい", "こと", "さ", "そう", "つもり", "とき", "ところ", "なう", "なんて", "の", "はず", "ばかり",
     "べき", "ほう", "ほど", "ほんと", "まじ", "まで", "みたい", "もん", "よう", "わけ", "ん", "ガチ", "マジ",
     "一度", "予定", "事", "事ばかり", "位", "前", "勇気", "場所", "所", "方", "方法", "時", "本当", "様", "毎日",
+    "自分", "姿", "想像", "妄想", "イメージ", "いめーじ", "夢",
     "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄",
 }
 # verbs that take a concept as their object and keep its reading: 死ぬことを考える, 死ぬのをやめる
@@ -421,10 +426,12 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             mods.add("intent")
         if s.lemma in ("方法", "方", "場所"):
             mods.add("method")
-        if s.lemma in ("考える", "調べる", "探す", "ばかり", "事ばかり"):
+        if s.lemma in ("考える", "調べる", "探す", "ばかり", "事ばかり", "想像", "妄想", "イメージ", "いめーじ"):
             mods.add("think")
         if s.lemma in ("図る", "試みる", "企てる"):
             mods.add("try")  # 自殺を図った
+        if s.lemma == "夢":
+            mods.add("dream")  # 兄を刺す夢: an image that returns (a dream of dying is not a wish)
         if s.lemma == "しか":
             mods.add("shika")
         if s.lemma == "そう" and s.pos != "副詞":
@@ -443,6 +450,14 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         mods.add("try")
     if tok.conj.startswith("意志推量") and re.match(r"^と(?:し|する|して)", surfaces):
         mods.add("try")
+    if lemmas[:2] in (["に", "行く"], ["に", "来る"]) and tok.conj.startswith("連用"):
+        mods.add("intent")  # 死にに行く: going to do it
+    if re.search(r"^(?:て|で)も(?:いい|良い)", surfaces):
+        # 死んでもいい(かな): leave to, a wish; 死んでもいいくらい: an exaggeration
+        mods.add("fig" if {"くらい", "ぐらい", "ほど", "位", "程"} & set(lemmas) else "cond")
+    negs = [n for n, s in enumerate(seen) if s.lemma in _NEG and s.pos in ("助動詞", "形容詞")]
+    if len(negs) >= 2 and any(s.lemma in ("思う", "言う", "考える") for s in seen[negs[0]:negs[-1]]):
+        mods.discard("neg")  # 死にたくないなんて思えない: a negation negated
     if "think" in mods:
         mods -= {"prog", "done"}  # thinking about it is not doing it
     if "shika" in mods or "たまる" in lemmas:
