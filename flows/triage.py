@@ -336,6 +336,10 @@ _DECL_TAIL = {
 }
 
 
+_HABIT = re.compile(r"(?:やめ|止め|止まら)(?:られ|れ)?(?:ない|ません|ん)")
+_NEED = re.compile(r"^(?:ない|なけれ|なきゃ|なくちゃ)(?:と|ば)?(?:だめ|いけ|落ち着か|眠れ|ならな|$)")
+
+
 def _clause_end_mods(tokens: tuple[Token, ...], start: int) -> set[str]:
     """The modality of the predicate that closes the clause (for a te-form: 死んで…したい)."""
     k = start
@@ -462,6 +466,12 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         mods -= {"prog", "done"}  # thinking about it is not doing it
     if "shika" in mods or "たまる" in lemmas:
         mods.discard("neg")
+    if "neg" in mods and _HABIT.search(surfaces):
+        mods.discard("neg")  # 切るのがやめられない: a habit that does not stop, not a denial
+        mods.add("habit")
+    if "neg" in mods and _NEED.match(surfaces):
+        mods.discard("neg")  # 切らないと落ち着かない: a need
+        mods.add("need")
     if "neg" in mods and re.search(r"ないかな|ないかなあ|ないかしら", surfaces):
         mods.discard("neg")
         mods.add("wish")
@@ -495,6 +505,8 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
 
 
 _CAUSE_BEFORE = re.compile(r"(?:すぎ|過ぎ|くて|さで|で|て|と|やばい|ヤバい)$")
+_GO_VERBS = {"行く", "来る", "帰る", "出る", "向かう", "入る", "飛び込む", "登る", "上る", "飛び降りる", "降りる",
+             "歩く"}
 _STRONG = {"wish", "intent", "cond", "shika", "think", "method", "try", "want_other"}
 
 
@@ -504,6 +516,8 @@ def _is_figurative_death(tokens: tuple[Token, ...], i: int, mods: set[str]) -> b
         return True
     if mods & _STRONG:
         return False
+    if i >= 2 and tokens[i - 1].lemma in ("て", "で") and tokens[i - 2].lemma in _GO_VERBS:
+        return "seem" in mods  # 海に行って死ぬ: going there to die, not a cause
     before = "".join(t.surface for t in tokens[max(0, i - 2):i])
     return bool(_CAUSE_BEFORE.search(before)) and bool(mods & {"decl", "seem", "done", "prog"}) or "seem" in mods
 
