@@ -18,6 +18,7 @@ Missing a crisis is the worst failure this service can have; crying wolf on figu
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 import re
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from re import _constants as _re_constants  # noqa: PLC2701 - the parser of the standard re module
 from re import _parser as _re_parser  # noqa: PLC2701
+from typing import NamedTuple
 
 LEXICON_PATH = Path(__file__).with_name("triage_lexicon.toml")
 
@@ -70,6 +72,7 @@ _SPACE_BEFORE_SURU = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=し(?:たい|よ�
 # a stray space before a short kana ending (死にた い, 消え たい): a typo inside one word
 _DANGLING_TAIL = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[ぁ-ん]{1,2}(?:$|[\s　、。,.!?！？…]))")
 _SPACE_BETWEEN_JA = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[^\x00-\x7f])")
+_ANY_SPACE = re.compile(r"\s")
 _REPEAT = re.compile(r"([^\d])\1{2,}")
 _LONG_VOWEL = re.compile(r"(?<=[ぁ-ん])[ー〜~]+(?=[いぃ。、!?！？…]|$)")
 _KATAKANA_ONLY = re.compile(r"^[^ぁ-ん一-龯]*[ァ-ヺ][^ぁ-ん一-龯]*$")
@@ -87,31 +90,27 @@ class Lexicon:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         self.slang = [(re.compile(p), r) for p, r in data["normalize"]["slang"]]
         self.any_slang = re.compile("|".join(f"(?:{p})" for p, _ in data["normalize"]["slang"]))
-        self.first_chars: dict[str, frozenset[str] | None] = {}
         self.concepts: dict[str, tuple[frozenset[str], re.Pattern[str] | None]] = {}
         self.context: dict[str, tuple[frozenset[str], re.Pattern[str] | None]] = {}
+        pre = data["prefilter"]
+        modifiers = set(pre["modifiers_only"])
+        # Every phrase is its own small expression, indexed by the one or two characters a match must
+        # begin with: a text is only searched for the phrases whose beginnings it contains.
+        self.phrases = _PhraseIndex()
+        self.prefilter = _PhraseIndex()
         for section, target in (("concepts", self.concepts), ("context", self.context)):
             for name, spec in data[section].items():
                 forms, multi = _lemma_forms(spec.get("lemmas", []))
                 lemmas = frozenset(forms)
                 # a word the analyzer splits (硫化水素 -> 硫化 + 水素) is looked for as a phrase
-                phrases = [*spec.get("phrases", []), *(re.escape(w) for w in multi)]
-                rx = re.compile("|".join(f"(?:{_fold(unicodedata.normalize('NFKC', p).lower())})" for p in phrases)) \
-                    if phrases else None
-                target[name] = (lemmas, rx)
-                # the first character of every phrase, when each begins with a plain character: a text
-                # without any of them cannot match, and the regular expression is not run
-                firsts: set[str] | None = set() if phrases else None
+                phrases = [_fold(unicodedata.normalize("NFKC", p).lower())
+                           for p in [*spec.get("phrases", []), *(re.escape(w) for w in multi)]]
+                target[name] = (lemmas, re.compile("|".join(f"(?:{p})" for p in phrases)) if phrases else None)
                 for p in phrases:
-                    f = _first_chars(_fold(unicodedata.normalize("NFKC", p).lower()))
-                    if f is None or firsts is None:
-                        firsts = None
-                        break
-                    firsts |= f
-                self.first_chars[name] = frozenset(firsts) if firsts else None
-        # concept phrases are found at every start, overlapping (火を腕 | 腕に押しつけ: both count)
-        self.concept_scan = {name: re.compile(f"(?=({rx.pattern}))") for name, (_l, rx) in self.concepts.items()
-                             if rx is not None}
+                    # concept phrases are found at every start, overlapping (火を腕 | 腕に押しつけ: both count)
+                    self.phrases.add(p, (section, name), overlapping=section == "concepts")
+                    if name not in modifiers:
+                        self.prefilter.add(p, (section, name))
         # token form -> the concepts it carries
         self.by_lemma: dict[str, list[str]] = {}
         for name, (lemmas, _rx) in self.concepts.items():
@@ -121,13 +120,12 @@ class Lexicon:
         for name, (lemmas, _rx) in self.context.items():
             for lemma in lemmas:
                 self.context_lemmas.setdefault(lemma, []).append(name)
-        # A cheap pre-filter: a text matching none of these stems and phrases cannot fire any rule, so
-        # it skips the analyzer. Stems: the first kanji of a lexicon word (飲む -> 飲),
-        # or the first three kana of a word written in kana.
-        pre = data["prefilter"]
+        # The pre-filter: a text matching none of these stems and phrases cannot fire any rule, so it
+        # skips the analyzer. Stems: the first kanji of a lexicon word (飲む -> 飲), or the first three
+        # kana of a word written in kana.
         stems: set[str] = set()
         for name, (lemmas, _rx) in (*self.concepts.items(), *self.context.items()):
-            if name in pre["modifiers_only"]:
+            if name in modifiers:
                 continue
             for lemma in lemmas:
                 if not lemma:
@@ -136,10 +134,10 @@ class Lexicon:
                     stems.add(lemma[0])  # a word written with a kanji: its first kanji
                 elif len(lemma) >= 2:
                     stems.add(lemma if len(lemma) <= 3 else lemma[:3])
-        phrases = [f"(?:{rx.pattern})" for name, (_l, rx) in (*self.concepts.items(), *self.context.items())
-                   if rx is not None and name not in pre["modifiers_only"]]
-        self.prefilter = re.compile("|".join([*phrases, *(re.escape(x) for x in sorted(stems, key=len, reverse=True)),
-                                              *(f"(?:{_fold(p)})" for p in pre["extra"])]))
+        for stem in sorted(stems):
+            self.prefilter.add(re.escape(stem), ("stem", stem))
+        for p in pre["extra"]:
+            self.prefilter.add(_fold(p), ("extra", p))
         self.derive: list[tuple[str, list[frozenset[str]], list[frozenset[str]]]] = [
             (d["name"], _clauses(d.get("all", [])), _clauses(d.get("none", []))) for d in data.get("derive", [])]
         self.rules: list[tuple[RiskLevel, str, list[frozenset[str]], list[frozenset[str]]]] = [
@@ -148,47 +146,94 @@ class Lexicon:
         self.rules_by_severity = sorted(self.rules, key=lambda r: -_RANK[r[0]])
 
 
-def _first_chars(pattern: str) -> set[str] | None:
-    """The characters a match of `pattern` can begin with, or None when that is not a small known set
-    (a group that may be empty, a wildcard, a negated class...). Used to skip regular expressions
-    that cannot match a text."""
+class _PhraseIndex:
+    """Regular expressions keyed by the one- or two-character strings their matches begin with."""
+
+    def __init__(self) -> None:
+        self.by_start: dict[str, list[tuple[re.Pattern[str], tuple[str, str]]]] = {}
+        self.always: list[tuple[re.Pattern[str], tuple[str, str]]] = []
+
+    def add(self, pattern: str, owner: tuple[str, str], overlapping: bool = False) -> None:
+        rx = re.compile(f"(?=({pattern}))" if overlapping else pattern)
+        starts = _prefixes(pattern)
+        if starts is None:
+            self.always.append((rx, owner))
+            return
+        for start in starts:
+            self.by_start.setdefault(start, []).append((rx, owner))
+
+    def candidates(self, grams: set[str]) -> list[tuple[re.Pattern[str], tuple[str, str]]]:
+        """The expressions that may match a text whose one- and two-character substrings are `grams`."""
+        by_start = self.by_start
+        out = list(self.always)
+        for g in grams & by_start.keys():
+            out += by_start[g]
+        return out
+
+
+def _grams(text: str) -> set[str]:
+    """The one- and two-character substrings of a text."""
+    return set(text) | {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def _prefixes(pattern: str) -> set[str] | None:
+    """The strings of one or two characters that every match of `pattern` begins with, or None when
+    that is not a small known set (a group that may be empty, a wildcard, a negated class...)."""
     try:
-        return _firsts(list(_re_parser.parse(pattern)))
+        out = _starts(list(_re_parser.parse(pattern)), 2)
     except (re.error, TypeError, ValueError):
         return None
+    return None if out is None or "" in out else out
 
 
-def _firsts(items: list) -> set[str] | None:  # noqa: C901 - one case per node type of the parser
+def _starts(items: list, k: int) -> set[str] | None:  # noqa: C901, PLR0911, PLR0912 - one case per node type
+    """The beginnings (up to k characters) of what the parsed items match; "" when they may match empty."""
     c = _re_constants
-    for op, av in items:
-        if op is c.AT or (op in (c.ASSERT, c.ASSERT_NOT)):
+    for idx, (op, av) in enumerate(items):
+        if op is c.AT or op in (c.ASSERT, c.ASSERT_NOT):
             continue  # zero width: the next item still has to match
-        if op is c.LITERAL:
-            return {chr(av)}
-        if op is c.IN:
-            out: set[str] = set()
-            for kind, value in av:
-                if kind is c.LITERAL:
-                    out.add(chr(value))
-                elif kind is c.RANGE and value[1] - value[0] <= 256:
-                    out.update(chr(x) for x in range(value[0], value[1] + 1))
-                else:
-                    return None
-            return out
+        rest = items[idx + 1:]
         if op is c.SUBPATTERN:
-            return _firsts(list(av[-1]))
+            return _starts(list(av[-1]) + rest, k)
         if op is c.BRANCH:
             union: set[str] = set()
             for branch in av[1]:
-                f = _firsts(list(branch))
-                if f is None:
+                b = _starts(list(branch) + rest, k)
+                if b is None:
                     return None
-                union |= f
+                union |= b
             return union
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
-            return _firsts(list(av[2]))
-        return None
-    return None
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            lo, hi, sub = av
+            if hi == 1:  # x? : x and what follows, or what follows alone
+                with_it = _starts(list(sub) + rest, k)
+                without = _starts(rest, k) if lo == 0 else set()
+                return None if with_it is None or without is None else with_it | without
+            once = _starts(list(sub), k)  # what follows the first repetition is not looked at
+            if lo >= 1 or once is None:
+                return once if lo >= 1 else None
+            skipped = _starts(rest, k)
+            return None if skipped is None else once | skipped
+        if op is c.LITERAL:
+            heads = {chr(av)}
+        elif op is c.IN:
+            heads = set()
+            for kind, value in av:
+                if kind is c.LITERAL:
+                    heads.add(chr(value))
+                elif kind is c.RANGE and value[1] - value[0] <= 256:
+                    heads.update(chr(x) for x in range(value[0], value[1] + 1))
+                else:
+                    return None
+        else:
+            return None
+        if k == 1:
+            return heads
+        tails = _starts(rest, k - 1)
+        if tails is None or len(heads) * len(tails) > 512:
+            return heads
+        return {h + t for h in heads for t in tails}
+    return {""}
 
 
 def _lemma_forms(words: list[str]) -> tuple[set[str], list[str]]:
@@ -226,13 +271,18 @@ def normalize(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower()
     if _KATAKANA_ONLY.match(t):
         t = _fold(t)  # a message typed all in (half-width) katakana: read it as kana
-    # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
-    t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
+    # (each substitution is tried only when the characters it needs are there: most messages have none)
+    spaced = _ANY_SPACE.search(t) is not None
+    if spaced or "、" in t or "," in t:
+        # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
+        t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
     t = _EMOJI.sub("。", t)  # emoji and pictographs end a phrase, like a full stop
-    t = _SPACE_BEFORE_SURU.sub("", t)
-    t = _DANGLING_TAIL.sub("", t)
-    t = _SPACE_BETWEEN_JA.sub("、", t)
-    t = _LONG_VOWEL.sub("", t)
+    if spaced:
+        t = _SPACE_BEFORE_SURU.sub("", t)
+        t = _DANGLING_TAIL.sub("", t)
+        t = _SPACE_BETWEEN_JA.sub("、", t)
+    if "ー" in t or "〜" in t or "~" in t:
+        t = _LONG_VOWEL.sub("", t)
     t = _REPEAT.sub(r"\1", t)
     lex = lexicon()
     folded = _fold(t)
@@ -255,8 +305,9 @@ def normalize(text: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # Tokens and modalities
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One token of the analyzer (a named tuple: built by the thousand per second, cheaply)."""
+
     surface: str
     lemma: str          # normalized form, katakana folded to hiragana
     base: str           # dictionary form, katakana folded to hiragana
@@ -539,36 +590,39 @@ def concept_tags(text: str) -> set[str]:
     """The tags (concepts with their modalities, and context) that the rules look at."""
     lex = lexicon()
     t = normalize(text)
-    folded = _fold(t)
+    folded, grams = _folded_grams(text)
     tags: set[str] = set()
     scrub = lex.context["figurative_scrub"][1]
+    scrubbed = folded
     if scrub is not None and scrub.search(folded):
-        marked = scrub.sub(lambda m: "□" * len(m.group()), folded)  # same length: offsets stay
-        t = "".join(c if c == "□" else o for c, o in zip(marked, t, strict=True))
-    scrubbed = _fold(t)
+        scrubbed = scrub.sub(lambda m: "□" * len(m.group()), folded)  # same length: offsets stay
+        t = "".join(c if c == "□" else o for c, o in zip(scrubbed, t, strict=True))
     tokens = tokenize(t)
     ends = [tok.end for tok in tokens]
+    last = len(tokens) - 1
 
     def token_at(pos: int) -> int:
-        for k, e in enumerate(ends):
-            if e >= pos:
-                return k
-        return len(tokens) - 1
+        return min(bisect.bisect_left(ends, pos), last)
 
     hits_by: dict[str, set[int]] = {}
     forms: set[str] = set()
+    by_lemma = lex.by_lemma
     for k, tok in enumerate(tokens):
-        for form in (tok.lemma, tok.base, tok.folded):
+        for form in {tok.lemma, tok.base, tok.folded}:
             forms.add(form)
-            for name in lex.by_lemma.get(form, ()):
+            for name in by_lemma.get(form, ()):
                 hits_by.setdefault(name, set()).add(k)
+    # the phrases whose first characters are in the text (scrubbing only blanks characters out)
+    candidates = lex.phrases.candidates(grams)
+    context_phrases = []
+    for rx, (section, name) in candidates:
+        if section == "context":
+            context_phrases.append((rx, name))
+            continue
+        for m in rx.finditer(scrubbed):
+            hits_by.setdefault(name, set()).add(token_at(m.end(1)))
 
-    for name in lex.concepts:
-        hits = hits_by.get(name, set())
-        scan = lex.concept_scan.get(name)
-        if scan is not None:
-            for m in scan.finditer(scrubbed):
-                hits.add(token_at(m.end(1)))
+    for name, hits in hits_by.items():
         for k in sorted(hits):
             if name == "present" and k > 0 and tokens[k - 1].lemma in ("て", "で") and tokens[k].pos1 == "非自立可能":
                 continue
@@ -585,29 +639,25 @@ def concept_tags(text: str) -> set[str]:
 
     for form in forms:
         tags.update(lex.context_lemmas.get(form, ()))
-    chars = set(folded)
-    for name, (_lemmas, rx) in lex.context.items():
-        if name in tags or rx is None:
-            continue
-        firsts = lex.first_chars[name]
-        if firsts is not None and chars.isdisjoint(firsts):
-            continue
-        if rx.search(folded):
+    for rx, name in context_phrases:
+        if name not in tags and rx.search(folded):
             tags.add(name)
 
     # derived tags, in file order (a derived tag may use the ones before it)
+    isdisjoint = tags.isdisjoint
     for name, all_of, none_of in lex.derive:
-        if name not in tags and _holds(tags, all_of, none_of):
+        if name not in tags and _holds(isdisjoint, all_of, none_of):
             tags.add(name)
     return tags
 
 
-def _holds(tags: set[str], all_of: list[frozenset[str]], none_of: list[frozenset[str]]) -> bool:
+def _holds(isdisjoint, all_of: list[frozenset[str]], none_of: list[frozenset[str]]) -> bool:  # noqa: ANN001
+    """Every `all` item meets the tags and no `none` item does (`isdisjoint`: the tag set's method)."""
     for alt in all_of:
-        if tags.isdisjoint(alt):
+        if isdisjoint(alt):
             return False
     for alt in none_of:
-        if not tags.isdisjoint(alt):
+        if not isdisjoint(alt):
             return False
     return True
 
@@ -616,18 +666,27 @@ def _rule_level(tags: set[str]) -> tuple[RiskLevel, tuple[str, ...]]:
     """The most severe level whose rules hold, with the cue of every rule that holds at that level."""
     best: RiskLevel | None = None
     cues: list[str] = []
+    isdisjoint = tags.isdisjoint
     for level, cue, all_of, none_of in lexicon().rules_by_severity:
         if best is not None and level is not best:
             break
-        if _holds(tags, all_of, none_of):
+        if _holds(isdisjoint, all_of, none_of):
             best = level
             cues.append(cue)
     return best or RiskLevel.NONE, tuple(cues)
 
 
+@functools.lru_cache(maxsize=2048)
+def _folded_grams(text: str) -> tuple[str, set[str]]:
+    """The normalized text with katakana folded, and its one- and two-character substrings."""
+    folded = _fold(normalize(text))
+    return folded, _grams(folded)
+
+
 def could_matter(text: str) -> bool:
     """False when no concept or cue of the lexicon can be in the text (then the analyzer is skipped)."""
-    return lexicon().prefilter.search(_fold(normalize(text))) is not None
+    folded, grams = _folded_grams(text)
+    return any(rx.search(folded) for rx, _owner in lexicon().prefilter.candidates(grams))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -642,11 +701,15 @@ def assess_rules(text: str) -> tuple[RiskLevel, tuple[str, ...], bool, frozenset
     return level, cues, about_other, frozenset(tags)
 
 
-def clear_caches() -> None:
-    """Forget per-text results (the benchmark measures the work, not the cache)."""
+def clear_caches(vocabulary: bool = False) -> None:
+    """Forget per-text results (the benchmark measures the work, not the cache); with `vocabulary`, also
+    the analyzer's word cache (what a freshly started process has not seen yet)."""
     assess_rules.cache_clear()
     normalize.cache_clear()
+    _folded_grams.cache_clear()
     tokenize.cache_clear()
+    if vocabulary:
+        _analyzer()[2].clear()
 
 
 def assess(text: str) -> Assessment:

@@ -1,10 +1,15 @@
 """How triage reads meaning: modalities (wished / done / negated / figurative), the scope of a
 figurative or hobby word, combinations of concepts, the person at risk, and normalization."""
 
+import csv
+from pathlib import Path
+
 import pytest
 
 from flows import triage
 from flows.triage import RiskLevel, assess, concept_tags, normalize
+
+DATA = Path(__file__).resolve().parent / "triage_data" / "messages.tsv"
 
 
 @pytest.mark.parametrize("text,level", [
@@ -101,26 +106,30 @@ def test_every_crisis_carries_a_cue_the_counselor_can_read():
     assert result.is_crisis and result.cues and all(isinstance(c, str) and c for c in result.cues)
 
 
-def test_first_characters_of_a_pattern_are_known_only_when_a_match_must_begin_with_them():
-    assert triage._first_chars("(?:手すり|柵)の外") == {"手", "柵"}
-    assert triage._first_chars("^今") == {"今"}
-    assert triage._first_chars("[1-3]錠") == {"1", "2", "3"}
-    assert triage._first_chars("(?:が|を)?あり") is None  # may begin with あ
-    assert triage._first_chars(".{0,3}時間") is None
-    assert triage._first_chars("(?:今|)夜") is None
+def test_the_beginnings_of_a_pattern_are_known_only_when_a_match_must_begin_with_them():
+    assert triage._prefixes("(?:手すり|柵)の外") == {"手す", "柵の"}
+    assert triage._prefixes("^今") == {"今"}
+    assert triage._prefixes("[1-3]錠") == {"1錠", "2錠", "3錠"}
+    assert triage._prefixes("(?:が|を)?あり") == {"があ", "をあ", "あり"}
+    assert triage._prefixes("(?:今|)夜") == {"今夜", "夜"}
+    assert triage._prefixes("(?<![手足])首") == {"首"}
+    assert triage._prefixes(".{0,3}時間") is None  # may begin with anything
+    assert triage._prefixes("(?:が)?") is None  # may match nothing
 
 
-def test_skipping_a_context_by_its_first_characters_never_changes_the_tags():
+def _every_phrase(index):
+    return lambda grams: [*index.always, *(item for items in index.by_start.values() for item in items)]
+
+
+def test_looking_only_for_phrases_whose_beginnings_are_in_the_text_never_changes_a_result(monkeypatch):
     lex = triage.lexicon()
-    texts = ["今、ビルの屋上の柵の外にいる", "さっき薬を30錠飲んだ", "やるなら今週かな", "手首から血が止まらない",
-             "兄の部屋に練炭と七輪がありました", "死ぬほど眠い", "決行日は土曜、友達と遊園地"]
-    with_skip = [triage.concept_tags(t) for t in texts]
-    saved = dict(lex.first_chars)
-    try:
-        lex.first_chars.update(dict.fromkeys(saved))
-        assert [triage.concept_tags(t) for t in texts] == with_skip
-    finally:
-        lex.first_chars.update(saved)
+    with DATA.open(encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f, delimiter="\t")]
+    indexed = [(triage.could_matter(t), triage.concept_tags(t)) for t in texts]
+    monkeypatch.setattr(lex.phrases, "candidates", _every_phrase(lex.phrases))
+    monkeypatch.setattr(lex.prefilter, "candidates", _every_phrase(lex.prefilter))
+    triage.clear_caches()
+    assert [(triage.could_matter(t), triage.concept_tags(t)) for t in texts] == indexed
 
 
 def test_a_text_without_any_lexicon_word_skips_the_analyzer():
