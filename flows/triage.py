@@ -361,7 +361,7 @@ _TRANSPARENT_NOUNS = {
     "がち", "くらい", "こと", "さ", "そう", "つもり", "とき", "ところ", "なう", "なんて", "の", "はず", "ばかり",
     "べき", "ほう", "ほど", "ほんと", "まじ", "まで", "みたい", "もん", "よう", "わけ", "ん", "ガチ", "マジ",
     "一度", "予定", "事", "事ばかり", "位", "前", "勇気", "場所", "所", "方", "方法", "時", "本当", "様", "毎日",
-    "自分", "姿", "想像", "妄想", "イメージ", "いめーじ", "夢",
+    "自分", "姿", "想像", "妄想", "イメージ", "いめーじ", "夢", "為",
     "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄",
 }
 # verbs that take a concept as their object and keep its reading: 死ぬことを考える, 死ぬのをやめる
@@ -477,8 +477,8 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             mods.add("prog")
         if s.lemma in ("れる", "られる") and s.pos == "助動詞":
             mods.add("passive")
-        if s.lemma in ("積もり", "つもり", "予定"):
-            mods.add("intent")
+        if s.lemma in ("積もり", "つもり", "予定") or (s.lemma == "為" and n == 0):
+            mods.add("intent")  # 飛ぶために: a purpose
         if s.lemma in ("方法", "方", "場所"):
             mods.add("method")
         if s.lemma in ("考える", "調べる", "探す", "ばかり", "事ばかり", "想像", "妄想", "イメージ", "いめーじ"):
@@ -507,7 +507,7 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         mods.add("try")
     if lemmas[:2] in (["に", "行く"], ["に", "来る"]) and tok.conj.startswith("連用"):
         mods.add("intent")  # 死にに行く: going to do it
-    if re.search(r"^(?:て|で)も(?:いい|良い)", surfaces):
+    if re.search(r"^(?:て|で)(?:も)?(?:いい|良い)", surfaces):
         # 死んでもいい(かな): leave to, a wish; 死んでもいいくらい: an exaggeration
         mods.add("fig" if {"くらい", "ぐらい", "ほど", "位", "程"} & set(lemmas) else "cond")
     negs = [n for n, s in enumerate(seen) if s.lemma in _NEG and s.pos in ("助動詞", "形容詞")]
@@ -543,7 +543,7 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     if re.match(r"^(?:か|かと)(?:と)?思", surfaces):
         mods.add("fig")
     only_endings = all(s.lemma in _DECL_TAIL or s.pos1 == "終助詞" for s in seen)
-    if tok.pos in ("動詞", "名詞", "助詞") and not mods - {"prog"} and only_endings \
+    if tok.pos in ("動詞", "名詞", "助詞", "助動詞") and not mods - {"prog"} and only_endings \
             and (not stopped_on_content or lemmas == ["と"]) \
             and (tok.pos == "名詞" and seen or tok.conj.startswith(("終止", "連体")) or lemmas[:1] in (["て"], ["で"])
                  or bool(seen) and seen[-1].conj.startswith(("終止", "連体"))
