@@ -67,6 +67,7 @@ class Assessment:
 
 _KATA_TO_HIRA = {cp: cp - 0x60 for cp in range(ord("ァ"), ord("ヶ") + 1)}
 _SPACED_OUT = re.compile(r"(?:[^\x00-\x7f][\s　]+){2,}[^\x00-\x7f]|(?:[^\x00-\x7f][、,]){3,}[^\x00-\x7f]")
+_LAUGH = re.compile("[\U0001F602\U0001F923\U0001F606\U0001F639\U0001F605]+")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]+")
 _SPACE_BEFORE_SURU = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=し(?:たい|よう|た|ます|て)|する)")
 # a stray space before a short kana ending (死にた い, 消え たい): a typo inside one word
@@ -276,6 +277,7 @@ def normalize(text: str) -> str:
     if spaced or "、" in t or "," in t:
         # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
         t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
+    t = _LAUGH.sub("笑", t)  # tears of joy: a laugh (😂しぬ is 笑しぬ), not a full stop
     t = _EMOJI.sub("。", t)  # emoji and pictographs end a phrase, like a full stop
     if spaced:
         t = _SPACE_BEFORE_SURU.sub("", t)
@@ -361,7 +363,7 @@ _TRANSPARENT_NOUNS = {
     "がち", "くらい", "こと", "さ", "そう", "つもり", "とき", "ところ", "なう", "なんて", "の", "はず", "ばかり",
     "べき", "ほう", "ほど", "ほんと", "まじ", "まで", "みたい", "もん", "よう", "わけ", "ん", "ガチ", "マジ",
     "一度", "予定", "事", "事ばかり", "位", "前", "勇気", "場所", "所", "方", "方法", "時", "本当", "様", "毎日",
-    "自分", "姿", "想像", "妄想", "イメージ", "いめーじ", "夢", "為",
+    "自分", "姿", "想像", "妄想", "イメージ", "いめーじ", "夢", "為", "中", "最中",
     "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄",
 }
 # verbs that take a concept as their object and keep its reading: 死ぬことを考える, 死ぬのをやめる
@@ -388,6 +390,7 @@ _DECL_TAIL = {
 
 
 _HABIT = re.compile(r"(?:やめ|止め|止まら)(?:られ|れ)?(?:ない|ません|ん)")
+_UNDONE = re.compile(r"^(?:て|で)(?:全部|すべて|全て)?(?:なかった|無かった)(?:こと|事)に")
 _NEED = re.compile(r"^(?:ない|なけれ|なきゃ|なくちゃ)(?:と|ば)?(?:だめ|いけ|落ち着か|眠れ|ならな|$)")
 
 
@@ -486,7 +489,9 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         if s.lemma in ("図る", "試みる", "企てる"):
             mods.add("try")  # 自殺を図った
         if s.lemma == "夢":
-            mods.add("dream")  # 兄を刺す夢: an image that returns (a dream of dying is not a wish)
+            mods.add("dream")
+        if s.lemma in ("中", "最中") and n == 0:
+            mods.add("prog")  # OD中: under way  # 兄を刺す夢: an image that returns (a dream of dying is not a wish)
         if s.lemma == "しか":
             mods.add("shika")
         if s.lemma == "そう" and s.pos != "副詞":
@@ -520,6 +525,9 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     if "neg" in mods and _HABIT.search(surfaces):
         mods.discard("neg")  # 切るのがやめられない: a habit that does not stop, not a denial
         mods.add("habit")
+    if "neg" in mods and _UNDONE.match(surfaces):
+        mods.discard("neg")  # 死んでなかったことにしたい: undone, as if it never was
+        mods |= _clause_end_mods(tokens, i + 1)
     if "neg" in mods and _NEED.match(surfaces):
         mods.discard("neg")  # 切らないと落ち着かない: a need
         mods.add("need")
@@ -718,7 +726,7 @@ def assess(text: str) -> Assessment:
     level, cues, about_other, tags = assess_rules(text)
     from flows import triage_model
 
-    raised = triage_model.second_opinion(text, level, analyzed=bool(tags))
+    raised = triage_model.second_opinion(text, level)
     if raised.rank > level.rank:
         cues = (*cues, triage_model.CUE)
         level = raised

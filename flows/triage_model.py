@@ -6,7 +6,8 @@ n-gram and a dot product, no pickle.
 It may RAISE the rule-based level, never lower it: when the rules see no crisis (none/moderate) and
 the model gives the crisis levels (high + imminent) a probability above the threshold chosen by
 cross-validation on dev, the level becomes high (imminent when the model's most likely level is
-imminent). A level the rules already rate high is left to the rules.
+imminent). A level the rules already rate high is left to the rules. It looks at every message the
+rules leave below high, including those without any word of the lexicon.
 """
 
 from __future__ import annotations
@@ -85,13 +86,11 @@ def opinion(text: str, model_: Model | None = None) -> triage.RiskLevel:
     return triage.RiskLevel.IMMINENT if p.get("imminent", 0.0) > p.get("high", 0.0) else triage.RiskLevel.HIGH
 
 
-def second_opinion(text: str, level: triage.RiskLevel, analyzed: bool | None = None,
-                   model_: Model | None = None) -> triage.RiskLevel:
-    """The rule level, raised when the model sees a crisis; never lower than `level`. Texts the
-    pre-filter let pass only (no word of the lexicon at all) are left to the rules."""
-    if analyzed is None:
-        analyzed = triage.could_matter(text)
-    if level.rank >= triage.RiskLevel.HIGH.rank or not analyzed:
+def second_opinion(text: str, level: triage.RiskLevel, model_: Model | None = None) -> triage.RiskLevel:
+    """The rule level, raised when the model sees a crisis; never lower than `level`. Every text the
+    rules leave below high is looked at, those the rules' pre-filter skipped included (words the lexicon
+    lacks are where a second opinion is needed most), as in its cross-validation."""
+    if level.rank >= triage.RiskLevel.HIGH.rank:
         # as in training (flows/triage_train.py): the model flags crises the rules missed; it does not
         # turn a rule-based "high" into "imminent" (that needs an act, a time or a place the rules read)
         return level
