@@ -389,6 +389,8 @@ _DECL_TAIL = {
 }
 
 
+_QUIT = re.compile(r"^(?:は|を|も|の|のを|のは|こと|ことは|ことを)?(?:もう)?(?:やめ|止め|辞め)"
+                   r"(?:た|まし|て(?:いる|る|ます|から))")
 _HABIT = re.compile(r"(?:やめ|止め|止まら)(?:られ|れ)?(?:ない|ません|ん)")
 _UNDONE = re.compile(r"^(?:て|で)(?:全部|すべて|全て)?(?:なかった|無かった)(?:こと|事)に")
 _NEED = re.compile(r"^(?:ない|なけれ|なきゃ|なくちゃ)(?:と|ば)?(?:だめ|いけ|落ち着か|眠れ|ならな|$)")
@@ -522,6 +524,8 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         mods -= {"prog", "done"}  # thinking about it is not doing it
     if "shika" in mods or "たまる" in lemmas:
         mods.discard("neg")
+    if "neg" not in mods and _QUIT.search(surfaces) and not _HABIT.search(surfaces) and "wish" not in mods:
+        mods.add("neg")  # ODはもうやめました: given up, like a negation
     if "neg" in mods and _HABIT.search(surfaces):
         mods.discard("neg")  # 切るのがやめられない: a habit that does not stop, not a denial
         mods.add("habit")
@@ -564,6 +568,9 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
 
 
 _CAUSE_BEFORE = re.compile(r"(?:すぎ|過ぎ|くて|さで|で|て|と|やばい|ヤバい)$")
+_LIGHT_CAUSE = re.compile(
+    r"(?:かわい|可愛|尊|うま|美味|おいし|楽し|たのし|面白|おもしろ|嬉し|うれし|好き|推し|最高|眠|ねむ|暑|あつ|寒|さむ|疲れ|つかれ|痛|"
+    r"恥ずかし|はずかし|忙し|いそがし|だる|腹減|お腹)[^。!?]{0,8}(?:すぎ|過ぎ|くて|さで)")
 _GO_VERBS = {"行く", "来る", "帰る", "出る", "向かう", "入る", "飛び込む", "登る", "上る", "飛び降りる", "降りる",
              "歩く"}
 _STRONG = {"wish", "intent", "cond", "shika", "think", "method", "try", "want_other"}
@@ -578,7 +585,15 @@ def _is_figurative_death(tokens: tuple[Token, ...], i: int, mods: set[str]) -> b
     if i >= 2 and tokens[i - 1].lemma in ("て", "で") and tokens[i - 2].lemma in _GO_VERBS:
         return "seem" in mods  # 海に行って死ぬ: going there to die, not a cause
     before = "".join(t.surface for t in tokens[max(0, i - 2):i])
-    return bool(_CAUSE_BEFORE.search(before)) and bool(mods & {"decl", "seem", "done", "prog"}) or "seem" in mods
+    plain = bool(mods & {"decl", "seem", "done", "prog"})
+    if plain and not mods - {"decl", "seem", "done", "prog"}:
+        # かわいすぎて無理、死ぬ: a light cause earlier in the sentence (not つらくて、もう死ぬ)
+        k = i
+        while k > 0 and tokens[k - 1].surface not in ("。", "!", "?", "！", "？"):
+            k -= 1
+        if _LIGHT_CAUSE.search("".join(t.surface for t in tokens[k:i])):
+            return True
+    return bool(_CAUSE_BEFORE.search(before)) and plain or "seem" in mods
 
 
 # ------------------------------------------------------------------------------------------------

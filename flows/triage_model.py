@@ -86,11 +86,18 @@ def opinion(text: str, model_: Model | None = None) -> triage.RiskLevel:
     return triage.RiskLevel.IMMINENT if p.get("imminent", 0.0) > p.get("high", 0.0) else triage.RiskLevel.HIGH
 
 
+def enough_words(text: str) -> bool:
+    """At least two content words: one word alone (ありがとう🙏) is too little for an n-gram model to raise
+    a level on; the rules read those."""
+    tokens = triage.tokenize(triage.normalize(text))
+    return sum(t.pos not in ("補助記号", "空白", "助詞", "助動詞") for t in tokens) >= 2
+
+
 def second_opinion(text: str, level: triage.RiskLevel, model_: Model | None = None) -> triage.RiskLevel:
     """The rule level, raised when the model sees a crisis; never lower than `level`. Every text the
     rules leave below high is looked at, those the rules' pre-filter skipped included (words the lexicon
     lacks are where a second opinion is needed most), as in its cross-validation."""
-    if level.rank >= triage.RiskLevel.HIGH.rank:
+    if level.rank >= triage.RiskLevel.HIGH.rank or not enough_words(text):
         # as in training (flows/triage_train.py): the model flags crises the rules missed; it does not
         # turn a rule-based "high" into "imminent" (that needs an act, a time or a place the rules read)
         return level

@@ -88,7 +88,7 @@ def build(verbose: bool = True, cross_validate: bool = True) -> tuple[dict, dict
     from sklearn.model_selection import StratifiedKFold
 
     from flows import triage
-    from flows.triage_model import features
+    from flows.triage_model import enough_words, features
 
     rows = dev_rows()
     feats = [features(r["text"]) for r in rows]
@@ -113,8 +113,9 @@ def build(verbose: bool = True, cross_validate: bool = True) -> tuple[dict, dict
     p_crisis = [p["high"] + p["imminent"] for p in oof]
     benign = [i for i, g in enumerate(labels) if g not in crisis]
     threshold = 0.99
+    wordy = [enough_words(r["text"]) for r in rows]
     for t in [x / 100 for x in range(50, 100)]:
-        extra = sum(p_crisis[i] >= t and rule_levels[i] not in crisis for i in benign)
+        extra = sum(p_crisis[i] >= t and rule_levels[i] not in crisis and wordy[i] for i in benign)
         if extra <= 0.01 * len(benign):
             threshold = t
             break
@@ -133,7 +134,7 @@ def build(verbose: bool = True, cross_validate: bool = True) -> tuple[dict, dict
     combined = []
     for i, rl in enumerate(rule_levels):
         level = rl
-        if p_crisis[i] >= threshold and rl not in crisis and rl != "imminent":
+        if p_crisis[i] >= threshold and rl not in crisis and enough_words(rows[i]["text"]):
             level = "imminent" if oof[i]["imminent"] > oof[i]["high"] else "high"
         combined.append(level)
     cv = {"model_alone": figures(model_alone), "rules": figures(rule_levels), "rules_plus_model": figures(combined),
