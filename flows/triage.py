@@ -67,6 +67,11 @@ class Assessment:
 
 _KATA_TO_HIRA = {cp: cp - 0x60 for cp in range(ord("ァ"), ord("ヶ") + 1)}
 _SPACED_OUT = re.compile(r"(?:[^\x00-\x7f][\s　]+){2,}[^\x00-\x7f]|(?:[^\x00-\x7f][、,]){3,}[^\x00-\x7f]")
+_KATAKANA_RUN = re.compile("[ァ-ヺー]+")
+# pictographs that stand for a word of the lexicon
+_PICTURE_WORDS = {"🌉": "橋", "💊": "薬", "🔪": "包丁", "🏢": "ビル", "🏬": "ビル", "🚃": "電車", "🚆": "電車",
+                  "🚉": "駅", "🌊": "海", "🪢": "ロープ", "🩸": "血", "🗡": "刃物", "⚰": "死", "🪦": "死"}
+_PICTURE = re.compile("|".join(_PICTURE_WORDS))
 _LAUGH = re.compile("[\U0001F602\U0001F923\U0001F606\U0001F639\U0001F605]+")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]+")
 _SPACE_BEFORE_SURU = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=し(?:たい|よう|た|ます|て)|する)")
@@ -278,6 +283,8 @@ def normalize(text: str) -> str:
         # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
         t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
     t = _LAUGH.sub("笑", t)  # tears of joy: a laugh (😂しぬ is 笑しぬ), not a full stop
+    if _PICTURE.search(t):
+        t = _PICTURE.sub(lambda m: "、" + _PICTURE_WORDS[m.group()], t)  # 🌉の上にいる: a bridge
     t = _EMOJI.sub("。", t)  # emoji and pictographs end a phrase, like a full stop
     if spaced:
         t = _SPACE_BEFORE_SURU.sub("", t)
@@ -295,13 +302,20 @@ def normalize(text: str) -> str:
             continue
         out, last = [], 0
         for m in rx.finditer(folded):
-            out.append(t[last:m.start()])
+            out.append(_after_replacement(t[last:m.start()]) if out else t[last:m.start()])
             out.append(replacement)
             last = m.end()
-        out.append(t[last:])
+        out.append(_after_replacement(t[last:]))
         t = "".join(out)
         folded = _fold(t)
-    return t
+    return _SPACE_BEFORE_SURU.sub("", t) if spaced else t  # jisatsu shitai -> 自殺 したい -> 自殺したい
+
+
+def _after_replacement(rest: str) -> str:
+    """The katakana that goes on right after a replaced word is the rest of that word typed for its sound
+    (シニタイヨ -> 死にた + イヨ): kana, so that the analyzer reads 死にたいよ."""
+    m = _KATAKANA_RUN.match(rest)
+    return _fold(m.group()) + rest[m.end():] if m else rest
 
 
 # ------------------------------------------------------------------------------------------------
