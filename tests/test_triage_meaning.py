@@ -136,3 +136,50 @@ def test_a_text_without_any_lexicon_word_skips_the_analyzer():
     assert triage.could_matter("こんにちは、はじめまして") is False
     assert triage.could_matter("もう死にたい") is True
     assert assess("こんにちは、はじめまして").level is RiskLevel.NONE
+
+
+def test_a_normalized_form_that_shares_no_kanji_with_the_word_is_not_added():
+    # 殺る is normalized to 遣る by the analyzer: it must not make every やる a threat to the family
+    assert assess("母の手伝いをやる").level is RiskLevel.NONE
+    assert "hurt" not in concept_tags("母の手伝いをやる")
+    assert assess("父を殺してやる").level is RiskLevel.HIGH
+
+
+def test_a_family_member_unconscious_or_drinking_is_a_crisis_only_with_means():
+    assert assess("母が倒れて入院しました").level is RiskLevel.NONE
+    assert assess("息子がお酒を飲んだ").level is RiskLevel.NONE
+    assert assess("父が薬を飲みました").level is RiskLevel.NONE
+    assert assess("息子が薬を大量に飲んで意識がありません").level is RiskLevel.IMMINENT
+
+
+def test_looking_for_a_place_is_a_crisis_only_with_a_lethal_aim():
+    assert assess("マンションを探してる").level is RiskLevel.NONE
+    assert triage.assess_rules("どのビルなら確実に死ねるか調べてる")[0] is RiskLevel.HIGH
+
+
+def test_overlapping_phrases_of_one_concept_both_count():
+    # 火を腕 (a burn) and 腕に押しつけてる (the act, under way) overlap on 腕
+    assert "cut:prog" in concept_tags("タバコの火を腕に押しつけてる、今")
+    assert assess("タバコの火を腕に押しつけてる、今").level is RiskLevel.IMMINENT
+
+
+def test_a_word_the_analyzer_splits_is_found_as_a_phrase():
+    assert "gas" in concept_tags("硫化水素の作り方を調べてる")
+
+
+@pytest.mark.parametrize("text,level", [
+    # by the rules alone (the learned second opinion would hide a rule that stopped working)
+    ("父を殴ったら動かなくなった", "imminent"),  # a たら clause followed by what happened
+    ("車の中で練炭をたいてる", "imminent"),  # charcoal lit
+    ("今からﾄﾋﾞｵﾘﾙ", "imminent"),  # half-width katakana after a slang word is kana
+    ("夫が帰ってこない、連絡もない", "high"),
+    ("夫が仕事から帰ってこない、残業かな", "none"),  # an ordinary reason for being late
+])
+def test_rules_alone(text, level):
+    assert triage.assess_rules(text)[0] is RiskLevel(level)
+
+
+def test_a_tara_clause_followed_by_a_past_one_is_what_happened_not_a_supposition():
+    assert {"hurt:done"} <= concept_tags("父を殴ったら動かなくなった")
+    assert "hurt:cond" not in concept_tags("父を殴ったら動かなくなった")
+    assert "jump:cond" in concept_tags("屋上から落ちたら楽になれるのかな")

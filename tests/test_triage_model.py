@@ -86,3 +86,10 @@ def test_the_second_opinion_also_reads_texts_without_any_word_of_the_lexicon(mon
     monkeypatch.setattr(triage_model, "model", lambda: _model_saying("high"))
     triage.clear_caches()
     assert triage.assess(text).level is RiskLevel.HIGH
+
+
+def test_one_word_is_too_little_for_the_model_to_raise_a_level(monkeypatch):
+    monkeypatch.setattr(triage_model, "model", lambda: _model_saying("imminent"))
+    triage.clear_caches()
+    assert triage.assess("ありがとう🙏").level is RiskLevel.NONE
+    assert triage.assess("今までのことを思い出していました").level is RiskLevel.IMMINENT
