@@ -535,7 +535,7 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     if len(negs) >= 2 and any(s.lemma in ("思う", "言う", "考える") for s in seen[negs[0]:negs[-1]]):
         mods.discard("neg")  # 死にたくないなんて思えない: a negation negated
     if "think" in mods:
-        mods -= {"prog", "done"}  # thinking about it is not doing it
+        mods -= {"prog", "done", "intent", "decl", "try"}  # thinking about it (しようか考えてる) is not doing it
     if "shika" in mods or "たまる" in lemmas:
         mods.discard("neg")
     if "neg" not in mods and _QUIT.search(surfaces) and not _HABIT.search(surfaces) and "wish" not in mods:
