@@ -93,3 +93,14 @@ def test_one_word_is_too_little_for_the_model_to_raise_a_level(monkeypatch):
     triage.clear_caches()
     assert triage.assess("ありがとう🙏").level is RiskLevel.NONE
     assert triage.assess("今までのことを思い出していました").level is RiskLevel.IMMINENT
+
+
+def test_a_greeting_and_a_polite_close_do_not_make_a_benign_message_a_crisis():
+    # the frame of the bench's paraphrase check, which training does not use
+    with DATA.open(encoding="utf-8") as f:
+        benign = [r["text"] for r in csv.DictReader(f, delimiter="\t")
+                  if r["split"] == "dev" and r["level"] in ("none", "moderate")]
+    triage.clear_caches()
+    flagged = [t for t in benign if not triage.assess(t).is_crisis
+               and triage.assess(f"夜分にすみません。{t}。よろしくお願いします").is_crisis]
+    assert len(flagged) <= 0.01 * len(benign), flagged[:10]
