@@ -15,15 +15,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from flows import alerts, engine, lifecycle, texts
+from flows import alerts, engine, lifecycle, routing, texts, waiting
 from flows.emergency import crisis_bubbles
 from flows.engine import Flow, FlowState
 from flows.hours import ServiceHours
 from flows.intake import ANSWER_FIELDS, INTAKE, summary
-from flows.line_messages import text_message
+from flows.line_messages import postback_quick_replies, text_message
 from flows.triage import Assessment, RiskLevel, assess
 from storage import clients as client_repo
 from storage import consultations as consultation_repo
+from storage import fair_order
 from storage import friends as friend_repo
 from storage import messages as message_repo
 from storage import outbox as outbox_repo
@@ -33,6 +34,7 @@ RISK_RANK = {"none": 0, "moderate": 1, "high": 2, "imminent": 3}
 CRISIS_PRIORITY = 10
 MODERATE_ESCALATE_AFTER = 3  # this many moderate messages in one consultation count as high
 MODERATE_WINDOW = timedelta(hours=12)  # outside hours, with no consultation: moderate messages this recent
+NOTIFY_ON_OPENING_DATA = "notify=opening"  # the closed-hours reply's quick reply (flows/evening.py)
 
 
 class AtRiskCloseRefused(RuntimeError):
@@ -51,6 +53,7 @@ class Policy:
     at_risk_ack_every: timedelta = timedelta(minutes=3)
     hours_notice_every: timedelta = timedelta(hours=1)
     reply_token_ttl: timedelta = timedelta(seconds=50)  # LINE's tokens last about a minute; keep a margin
+    routing: routing.RoutingPolicy = routing.RoutingPolicy()  # consortium routing and queue status (issue 10)
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,14 @@ class Outbound:
             session, self.client, [m for m, _, _ in self.items], self.now,
             consultation_id=consultation_id, reply_token=self.reply.token if self.reply else None,
             reply_token_expires_at=self.reply.expires_at if self.reply else None,
-            priority=self.priority,
+            priority=self.priority, flush=False,
         )
         for row, indexes in rows:
             for i in indexes:
                 _, kind, text = self.items[i]
                 message_repo.add(session, client_id=self.client.id, consultation_id=consultation_id,
                                  direction="out", sender=self.sender, staff_id=self.staff_id, text=text,
-                                 kind=kind, now=self.now, outbox_id=row.id)
+                                 kind=kind, now=self.now, outbox=row)
         self.items.clear()
         return [row for row, _ in rows]
 
@@ -123,6 +126,7 @@ class Turn:
     consultation: Consultation | None
     text: str | None = None
     word: str | None = None  # the command as typed, for the counselor's notice
+    new_client: bool = False  # first contact: nothing earlier to look up
 
 
 def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime,
@@ -133,7 +137,10 @@ def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime
     friend_repo.record(session, client.id, "follow", now)
     out = Outbound(client, now, reply)
     template = texts.GREETING_AGAIN if returning else texts.GREETING
-    out.say(template.format(hours=policy.hours.label()), kind="greeting")
+    greeting = template.format(hours=policy.hours.label())
+    if not policy.hours.is_open(now):  # every after-hours reply names the exact next opening
+        greeting += "\n" + texts.GREETING_CLOSED_NOW.format(next_opening=policy.hours.describe_next_opening(now))
+    out.say(greeting, kind="greeting")
     out.flush(session)
     return out
 
@@ -152,9 +159,9 @@ def on_unfollow(session: Session, policy: Policy, line_user_id: str, now: dateti
 
 def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now: datetime,
             reply: Reply | None) -> Outbound:
-    client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
+    client, created = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     out = Outbound(client, now, reply)
-    consultation = consultation_repo.open_for_client(session, client.id)
+    consultation = None if created else consultation_repo.open_for_client(session, client.id)
     assessment = assess(text)
     acted_on = _escalate_repeated_moderate(session, client, consultation, assessment, now)
 
@@ -171,7 +178,7 @@ def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now:
     if consultation is not None:
         _flag(consultation, assessment, now)
         _store_incoming(session, client, consultation, text, now, assessment)
-    turn = Turn(session, policy, client, out, now, consultation, text=text)
+    turn = Turn(session, policy, client, out, now, consultation, text=text, new_client=created)
     _run(turn, "text")
     if consultation is None:  # started (or not, outside hours) by the step
         if turn.consultation is not None:
@@ -206,6 +213,10 @@ def on_postback(session: Session, policy: Policy, line_user_id: str, data: str, 
     client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     out = Outbound(client, now, reply)
     fields = dict(part.split("=", 1) for part in data.split("&") if "=" in part)
+    if data == NOTIFY_ON_OPENING_DATA or "menu" in fields:  # the evening clock and the rich menu (issue 10)
+        _on_menu_postback(session, policy, client, fields, out, now)
+        out.flush(session)
+        return out
     answer, cid = fields.get("survey"), fields.get("c", "")
     if answer in texts.SURVEY_LABELS and cid.isdigit():
         c = session.get(Consultation, int(cid))
@@ -215,6 +226,25 @@ def on_postback(session: Session, policy: Policy, line_user_id: str, data: str, 
             out.say(texts.SURVEY_THANKS)
     out.flush(session)
     return out
+
+
+def _on_menu_postback(session: Session, policy: Policy, client: Client, fields: dict[str, str], out: Outbound,
+                      now: datetime) -> None:
+    from flows import evening, menu
+
+    if fields.get("notify") == "opening":
+        evening.ask_to_be_told(session, policy, client, out, now)
+    elif fields.get("menu") == "consult":
+        consultation = consultation_repo.open_for_client(session, client.id)
+        out.consultation = consultation
+        if consultation is not None:
+            out.say(texts.CONSULT_ALREADY_OPEN)
+        elif policy.hours.is_open(now):  # as if they had written: the intake starts
+            out.consultation = _start_intake(session, policy, client, out, now)
+        else:
+            _outside_hours(policy, client, out, now, force=True)
+    else:
+        menu.answer(policy, fields.get("menu", ""), out, now)
 
 
 # --- the lifecycle's actions -------------------------------------------------------------------------
@@ -231,7 +261,7 @@ def _act_start(t: Turn) -> None:
     if not t.policy.hours.is_open(t.now):
         _outside_hours(t.policy, t.client, t.out, t.now, force=bool(t.out.items))
         return
-    t.consultation = _start_intake(t.session, t.policy, t.client, t.out, t.now)
+    t.consultation = _start_intake(t.session, t.policy, t.client, t.out, t.now, new_client=t.new_client)
 
 
 def _act_advance_intake(t: Turn) -> None:
@@ -248,7 +278,7 @@ def _act_repeat_intake_question(t: Turn) -> None:
 
 def _act_ack_waiting(t: Turn) -> None:
     assert t.consultation is not None
-    _waiting_ack(t.policy, t.consultation, t.out, t.now)
+    _waiting_ack(t.session, t.policy, t.consultation, t.out, t.now)
 
 
 def _act_relay(t: Turn) -> None:
@@ -298,7 +328,7 @@ def _act_queue_at_risk(t: Turn) -> None:
     assert c is not None
     consultation_repo.set_intake_answers(c, c.flow_data or {})
     _leave_flow(c)
-    _enter_queue(t.session, c, t.now)
+    _enter_queue(t.session, t.policy, c, t.now)
     _at_risk_ack(t.policy, c, t.out, t.now, force=True)
 
 
@@ -311,12 +341,36 @@ def _act_ignore(t: Turn) -> None:
     """Nothing to do (e.g. a block with no open consultation)."""
 
 
+# Issue 10: a waiting user (never one at risk: those states do not list these commands) asks where they
+# stand, asks to be told when it is their turn, or asks for the counselor of last time.
+def _act_tell_position(t: Turn) -> None:
+    assert t.consultation is not None
+    c, policy = t.consultation, t.policy.routing
+    t.out.say(waiting.where_you_stand(t.session, policy, c, t.now),
+              waiting.quick_replies(t.session, policy, c, t.now), kind="position")
+
+
+def _act_notify_turn(t: Turn) -> None:
+    assert t.consultation is not None
+    c = t.consultation
+    t.out.say(waiting.ask_to_notify(t.session, c, t.now), waiting.quick_replies(t.session, t.policy.routing, c, t.now),
+              kind="position")
+
+
+def _act_same_counselor(t: Turn) -> None:
+    assert t.consultation is not None
+    c = t.consultation
+    t.out.say(waiting.choose_same_counselor(t.session, t.policy.routing, c, t.now),
+              waiting.quick_replies(t.session, t.policy.routing, c, t.now), kind="position")
+
+
 _ACTIONS: dict[str, Callable[[Turn], None]] = {
     "start": _act_start, "advance_intake": _act_advance_intake,
     "repeat_intake_question": _act_repeat_intake_question, "ack_waiting": _act_ack_waiting, "relay": _act_relay,
     "close_by_user": _act_close_by_user, "close_blocked": _act_close_blocked, "note_blocked": _act_note_blocked,
     "note_blocked_at_risk": _act_note_blocked_at_risk, "hold_at_risk": _act_hold_at_risk,
     "queue_at_risk": _act_queue_at_risk, "ack_at_risk": _act_ack_at_risk, "ignore": _act_ignore,
+    "tell_position": _act_tell_position, "notify_turn": _act_notify_turn, "same_counselor": _act_same_counselor,
 }
 LIFECYCLE = lifecycle.build_lifecycle(_ACTIONS)
 
@@ -324,10 +378,13 @@ LIFECYCLE = lifecycle.build_lifecycle(_ACTIONS)
 # --- steps -----------------------------------------------------------------------------------------
 
 
-def _enter_queue(session: Session, consultation: Consultation, now: datetime) -> None:
-    """The one place a consultation joins the waiting queue (intake done, or a crisis)."""
+def _enter_queue(session: Session, policy: Policy, consultation: Consultation, now: datetime) -> None:
+    """The one place a consultation joins the waiting queue (intake done, or a crisis): in the fair order,
+    in the member's queue the routing rules choose (flows/routing.py; the decision is recorded)."""
     consultation.state = "waiting"
     consultation.queued_at = now
+    fair_order.set_queue_key(consultation)
+    routing.route(session, policy.routing, consultation, now)
     session.flush()
 
 
@@ -357,17 +414,19 @@ def _handle_crisis(session: Session, policy: Policy, client: Client, consultatio
     if consultation is None:
         org = consultation_repo.ensure_default_organization(session, now)
         consultation = consultation_repo.create(session, client, org, now, state="intake")
-        _enter_queue(session, consultation, now)
+        _enter_queue(session, policy, consultation, now)
     elif consultation.state == "intake":
         # Nobody in crisis should be asked their age band first: go straight to the queue.
         consultation_repo.set_intake_answers(consultation, consultation.flow_data or {})
         _leave_flow(consultation)
-        _enter_queue(session, consultation, now)
+        _enter_queue(session, policy, consultation, now)
     repeat_due = (consultation.emergency_sent_at is None
                   or now - consultation.emergency_sent_at >= policy.crisis_repeat
                   or assessment.level == RiskLevel.IMMINENT)
     if _flag(consultation, assessment, now):
         alerts.raise_alert(consultation, now)  # new or escalated: the console alerts again
+        if consultation.state == "waiting":
+            routing.record_at_risk(session, consultation, now)  # every counselor on duty sees it now
     if assessment.about_other:
         consultation.risk_about_other = True
     if consultation.state == "waiting" and consultation.waiting_notice_at is None:
@@ -402,6 +461,7 @@ def _flag(consultation: Consultation, assessment: Assessment, now: datetime) -> 
         consultation.risk_rank = rank
         consultation.risk_level = level
         consultation.risk_flagged_at = now
+        fair_order.set_queue_key(consultation)  # a waiting consultation moves up (storage/fair_order.py)
     consultation.risk_cues = list(dict.fromkeys([*(consultation.risk_cues or []), *assessment.cues]))[:20]
     consultation.risk_topics = sorted({*(consultation.risk_topics or []), *assessment.topics})
     return rose and rank >= lifecycle.AT_RISK_RANK
@@ -423,11 +483,12 @@ def _notice(session: Session, consultation: Consultation, text: str, now: dateti
                      direction=direction, sender="system", kind="notice", text=text, now=now)
 
 
-def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime) -> Consultation:
+def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime, *,
+                  new_client: bool = False) -> Consultation:
     org = consultation_repo.ensure_default_organization(session, now)
     consultation = consultation_repo.create(session, client, org, now, state="intake")
     data: dict[str, Any] = {"consented_before": client.consented_at is not None}
-    previous = consultation_repo.latest_completed_intake(session, client.id)
+    previous = None if new_client else consultation_repo.latest_completed_intake(session, client.id)
     if previous is not None and previous.id != consultation.id:
         answers = {f: getattr(previous, f) for f in ANSWER_FIELDS if getattr(previous, f)}
         data["previous"] = answers
@@ -460,27 +521,38 @@ def _advance_intake(session: Session, policy: Policy, client: Client, consultati
     elif outcome.status == "completed":
         consultation_repo.set_intake_answers(consultation, outcome.answers)
         _leave_flow(consultation)
-        _enter_queue(session, consultation, now)
-        _queued_message(session, consultation, out)
+        _enter_queue(session, policy, consultation, now)
+        _queued_message(session, policy, consultation, out, now)
     return consultation
 
 
-def _queued_message(session: Session, consultation: Consultation, out: Outbound) -> None:
-    ahead = consultation_repo.position(session, consultation)
+def _queued_message(session: Session, policy: Policy, consultation: Consultation, out: Outbound,
+                    now: datetime) -> None:
+    """Joined the queue: how many are ahead, an honest expected wait, and the waiting user's buttons."""
+    c = consultation
+    if c.risk_rank >= lifecycle.AT_RISK_RANK:  # never a queue for a person at risk (the crisis step speaks)
+        return
+    ahead = consultation_repo.position(session, c, now)
     if ahead == 0:
-        out.say(texts.QUEUED_FIRST, kind="queued")
+        text = texts.QUEUED_FIRST
     elif ahead >= texts.QUEUED_LONG_THRESHOLD:
-        out.say(texts.QUEUED_LONG, kind="queued")
+        text = texts.QUEUED_LONG
     else:
-        out.say(texts.QUEUED.format(ahead=ahead), kind="queued")
+        text = texts.QUEUED.format(ahead=ahead)
+    if ahead:
+        text += "\n" + waiting.describe_wait(waiting.expected_wait(session, policy.routing, now))
+    offer = waiting.previous_counselor(session, policy.routing, c, now) is not None
+    if offer:
+        text += "\n" + texts.SAME_COUNSELOR_OFFER
+    out.say(text, waiting.quick_replies(session, policy.routing, c, now, offer_same_counselor=offer), kind="queued")
 
 
-def _waiting_ack(policy: Policy, consultation: Consultation, out: Outbound, now: datetime) -> None:
+def _waiting_ack(session: Session, policy: Policy, consultation: Consultation, out: Outbound, now: datetime) -> None:
     if out.items:
         return
     if consultation.waiting_ack_at is None or now - consultation.waiting_ack_at >= policy.waiting_ack_every:
         consultation.waiting_ack_at = now
-        out.say(texts.WAITING_ACK)
+        out.say(texts.WAITING_ACK, waiting.quick_replies(session, policy.routing, consultation, now))
 
 
 def _at_risk_ack(policy: Policy, consultation: Consultation, out: Outbound, now: datetime, *,
@@ -502,9 +574,10 @@ def _outside_hours(policy: Policy, client: Client, out: Outbound, now: datetime,
     last = client.last_hours_notice_at
     if force or last is None or now - last >= policy.hours_notice_every:
         client.last_hours_notice_at = now
-        out.say(texts.OUTSIDE_HOURS.format(hours=policy.hours.label(),
-                                           next_opening=policy.hours.describe_next_opening(now)),
-                kind="hours")
+        text = texts.OUTSIDE_HOURS.format(hours=policy.hours.label(),
+                                          next_opening=policy.hours.describe_next_opening(now))
+        # 「開いたら知らせて」: one message when the line opens (flows/evening.py)
+        out.add(postback_quick_replies(text, [(texts.NOTIFY_ON_OPENING, NOTIFY_ON_OPENING_DATA)]), "hours", text)
 
 
 def _apply(consultation: Consultation, outcome: engine.Outcome) -> None:
@@ -530,6 +603,9 @@ def _close(consultation: Consultation, now: datetime, *, reason: str) -> None:
     consultation.state = "closed"
     consultation.closed_at = now
     consultation.close_reason = reason
+
+
+close_by_bot = _close  # the same one way, for the evening clock (flows/evening.py)
 
 
 # --- scheduled sweeps ------------------------------------------------------------------------------

@@ -76,6 +76,15 @@ class Organization(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
+    # --- routing (issue 10): the member as data (flows/organizations.py reads and checks these) ---
+    takes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # who/age_bands/areas/concerns; empty = any
+    evenings: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"weekdays": [...], "hours": [...]}]
+    closed_dates: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ISO dates with nobody on duty
+    capacity: Mapped[int | None] = mapped_column(Integer)  # consultations waiting or active at once; None = any
+    referral_card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what, contact, hours, url
+    updated_at: Mapped[datetime | None]
+    # --- end routing
+
 
 class Staff(Base):
     __tablename__ = "staff"
@@ -102,7 +111,11 @@ class Client(Base):
 
     __tablename__ = "clients"
     __table_args__ = (Index("ix_clients_training", "id", postgresql_where=text("is_training"),
-                            sqlite_where=text("is_training")),)  # the few practice users, for stats
+                            sqlite_where=text("is_training")),  # the few practice users, for stats
+                      # --- evening clock (issue 10): the few who asked to hear when the line opens
+                      Index("ix_clients_opening_notice", "opening_notice_requested_at",
+                            postgresql_where=text("opening_notice_requested_at IS NOT NULL"),
+                            sqlite_where=text("opening_notice_requested_at IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed hash of the LINE user ID
@@ -116,6 +129,8 @@ class Client(Base):
     last_seen_at: Mapped[datetime]
     last_hours_notice_at: Mapped[datetime | None]  # so a closed-hours reply is not repeated each message
     is_training: Mapped[bool] = mapped_column(Boolean, default=False)
+    # --- evening clock (issue 10)
+    opening_notice_requested_at: Mapped[datetime | None]  # 「開いたら知らせて」 outside hours; the push clears it
 
 
 class Consultation(Base):
@@ -180,8 +195,23 @@ class Consultation(Base):
     survey: Mapped[str | None] = mapped_column(String(10))  # good, ok, bad
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
+    # --- evening clock (issue 10)
+    closing_notice_at: Mapped[datetime | None]  # last "we close at 21:00" note to a waiting user
+    idle_prompted_at: Mapped[datetime | None]  # last "the user has gone quiet" prompt to the counselor
+    read_token: Mapped[str | None] = mapped_column(String(512))  # the user's latest markAsReadToken, until used
+    loading_shown_at: Mapped[datetime | None]  # last loading animation shown while the counselor types
+    # --- routing (issue 10) ---
+    queue_key: Mapped[datetime | None]  # fair order among the not-at-risk: queued_at less the risk head start
+    overflow_at: Mapped[datetime | None]  # from then on every member sees it (routing + OVERFLOW_MINUTES)
+    overflowed_at: Mapped[datetime | None]  # when the overflow was recorded as a routing decision
+    preferred_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # "same counselor as last time"
+    notify_requested_at: Mapped[datetime | None]  # the user asked to be told when it is their turn
+    notified_at: Mapped[datetime | None]  # ... and was told (once)
+    referral_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    # --- end routing
+
     client: Mapped[Client] = relationship()
-    organization: Mapped[Organization] = relationship()
+    organization: Mapped[Organization] = relationship(foreign_keys=[organization_id])
     counselor: Mapped[Staff | None] = relationship(foreign_keys=[counselor_id])
 
 
@@ -211,6 +241,7 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
     staff: Mapped[Staff | None] = relationship()
+    outbox: Mapped[OutboxMessage | None] = relationship()  # set before the row has an id; one flush writes both
 
 
 # --- durability -----------------------------------------------------------------------------------
@@ -238,13 +269,19 @@ class InboxEvent(Base):
     processed_at: Mapped[datetime | None]
 
 
+DEAD_LETTERS_OPEN = "dead_letter_at IS NOT NULL AND dead_letter_ack_at IS NULL"  # evening clock (issue 10)
+
+
 class OutboxMessage(Base):
     """One request to LINE (1-5 messages). Written with the state change that caused it."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
                       # the claim's "no earlier pending row of this user": one index probe per candidate
-                      Index("ix_outbox_client_pending", "client_id", "status", "id"))
+                      Index("ix_outbox_client_pending", "client_id", "status", "id"),
+                      # --- evening clock (issue 10): the coordinators' list of unacknowledged dead letters
+                      Index("ix_outbox_dead_letters", "dead_letter_at", postgresql_where=text(DEAD_LETTERS_OPEN),
+                            sqlite_where=text(DEAD_LETTERS_OPEN)))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -264,6 +301,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # --- evening clock (issue 10): a row failed after its last attempt is a dead letter for coordinators
+    dead_letter_at: Mapped[datetime | None]  # when the alert sweep raised it
+    dead_letter_ack_at: Mapped[datetime | None]  # when a coordinator or admin acknowledged it
+    dead_letter_ack_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    text_purged_at: Mapped[datetime | None]  # retention erased `messages` (the row stays for statistics)
 
 
 class SchedulerLease(Base):
@@ -318,6 +360,44 @@ class Transfer(Base):
     to_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+# --- routing (issue 10) ----------------------------------------------------------------------------
+
+
+class RoutingRule(Base):
+    """One `[[route]]` of the consortium file: intake answers and triage topics -> members, in order."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # the first matching rule wins
+    name: Mapped[str] = mapped_column(String(120))
+    match: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # who/age_bands/areas/concerns/topics
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)  # organization slugs, first choice first
+    created_at: Mapped[datetime]
+
+
+class RoutingDecision(Base):
+    """Every routing decision about a consultation, with its reason (shown in the chat view)."""
+
+    __tablename__ = "routing_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # routed, overflow, at_risk, transfer, same_counselor, taken
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))  # where it went
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # who did it / the counselor asked for
+    rule: Mapped[str | None] = mapped_column(String(120))  # the rule that matched
+    reason: Mapped[str] = mapped_column(String(40))  # a code; the console shows its label
+    candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"slug", "outcome"}] in rule order
+    created_at: Mapped[datetime]
+
+    organization: Mapped[Organization | None] = relationship()
+    staff: Mapped[Staff | None] = relationship()
+
+
+# --- end routing
 
 
 class AuditEvent(Base):

@@ -5,10 +5,15 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     from bot.console.api import bp as api_bp
+    from bot.console.evening_api import bp as evening_api_bp
     from bot.console.pages import bp as pages_bp
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(evening_api_bp)  # dead letters, typing (issue 10)
     app.register_blueprint(pages_bp)
+    from bot.console.orgs import bp as orgs_bp  # issue 10: admins edit the member organizations
+
+    app.register_blueprint(orgs_bp)
     from bot.stats import register as register_stats
 
     register_stats(app)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from flask import Blueprint, Response, abort, jsonify, request
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
+from bot import line_touches
 from bot.console import texts, views
-from bot.console.auth import api_rate_limit, current_staff, may_see
+from bot.console.auth import api_rate_limit, current_staff
 from bot.security import has_control
 from bot.services import services
 from flows import alerts, handoff
-from storage import audit
-from storage import consultations as consultation_repo
+from storage import audit, visibility
+from storage import organizations as org_repo
 from storage.models import Consultation, Note, Staff
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -47,10 +49,12 @@ class NoteIn(_Body):
 class CloseIn(_Body):
     disposition: Annotated[str, StringConstraints(max_length=40)]
     referral: Annotated[str, StringConstraints(max_length=40)] | None = None
+    referral_org: Annotated[str, StringConstraints(max_length=40)] | None = None  # a member: send its card
 
 
 class TransferIn(_Body):
-    to: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    to: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None  # a colleague's login
+    to_organization: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None  # a member
     note: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
@@ -96,11 +100,12 @@ def _unit(fn):  # noqa: ANN001, ANN202
     return wrapper
 
 
-def _consultation(db: Session, staff: Staff, cid: int) -> Consultation:
+def _consultation(db: Session, staff: Staff, cid: int, now: datetime) -> Consultation:
+    """The consultation, if this person may see it (storage/visibility.py: the one rule): else 403."""
     c = db.get(Consultation, cid)
     if c is None:
         abort(404)
-    if not may_see(staff, c):
+    if not visibility.may_see(db, staff, c, now):
         abort(403)
     return c
 
@@ -115,8 +120,7 @@ def _body() -> dict[str, Any]:
 @bp.get("/queue")
 @_unit
 def queue(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
-    orgs = None if staff.role == "admin" else [staff.organization_id]
-    items = [views.summary(db, c, now) for c in consultation_repo.queue(db, orgs)]
+    items = [views.summary(db, c, now) for c in visibility.visible_queue(db, staff, now)]
     mine = [views.summary(db, c, now) for c in db.query(Consultation)
             .filter(Consultation.state == "active", Consultation.counselor_id == staff.id).order_by(Consultation.id)]
     return jsonify(queue=items, mine=mine)
@@ -128,22 +132,23 @@ def crisis_alerts(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
     """Unclaimed consultations at high or imminent risk that this viewer may see: every console page polls
     this. Polling also stamps the re-alerts that are due (2 minutes unclaimed), on the injected clock."""
     alerts.realert_due(db, now)
-    items = [views.alert(db, c, now) for c in alerts.pending(db) if may_see(staff, c)]
+    items = [views.alert(db, c, now) for c in alerts.pending(db, visibility.visible_filter(staff, now))]
     return jsonify(alerts=items)
 
 
 @bp.get("/consultations/<int:cid>")
 @_unit
 def consultation(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid)
+    c = _consultation(db, staff, cid, now)
     audit.record(db, staff.id, "view", now, consultation_id=c.id, ip=request.remote_addr)
+    line_touches.mark_read(services(), db, staff, c)  # its counselor has it open: 既読 on the user's phone
     return jsonify(views.detail(db, c, now))
 
 
 @bp.post("/consultations/<int:cid>/claim")
 @_unit
 def claim(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    _consultation(db, staff, cid)
+    _consultation(db, staff, cid, now)
     c = handoff.claim(db, staff, cid, now, handoff.Limits(services().settings.counselor_max_active))
     audit.record(db, staff.id, "claim", now, consultation_id=c.id, ip=request.remote_addr)
     return jsonify(views.summary(db, c, now))
@@ -152,7 +157,7 @@ def claim(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
 @bp.post("/consultations/<int:cid>/messages")
 @_unit
 def message(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid)
+    c = _consultation(db, staff, cid, now)
     body = _parse(MessageIn)
     handoff.counselor_message(db, staff, c, body.text, now)
     audit.record(db, staff.id, "message", now, consultation_id=c.id, ip=request.remote_addr)
@@ -162,7 +167,7 @@ def message(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN0
 @bp.post("/consultations/<int:cid>/notes")
 @_unit
 def note(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid)
+    c = _consultation(db, staff, cid, now)
     text = _parse(NoteIn).text.strip()
     if not text:
         abort(400, "text: required")
@@ -174,11 +179,16 @@ def note(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
 @bp.post("/consultations/<int:cid>/close")
 @_unit
 def close(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid)
+    c = _consultation(db, staff, cid, now)
     body = _parse(CloseIn)
     if c.counselor_id != staff.id and staff.role == "counselor":
         abort(403)
-    handoff.close(db, staff, c, body.disposition, body.referral, now)
+    referral_org = None
+    if body.referral_org:
+        referral_org = org_repo.by_slug(db, body.referral_org)
+        if referral_org is None:
+            abort(400, "referral_org: no such member organization")
+    handoff.close(db, staff, c, body.disposition, body.referral, now, referral_org=referral_org)
     audit.record(db, staff.id, "close", now, consultation_id=c.id, detail=c.disposition, ip=request.remote_addr)
     return jsonify(views.summary(db, c, now))
 
@@ -195,18 +205,34 @@ def _error(exc) -> tuple[Response, int]:  # noqa: ANN001
 @bp.post("/consultations/<int:cid>/transfer")
 @_unit
 def transfer(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid)
+    c = _consultation(db, staff, cid, now)
     body = _parse(TransferIn)
+    if (body.to is None) == (body.to_organization is None):
+        abort(400, "give either to (a colleague's login) or to_organization (a member's slug)")
+    if body.to_organization is not None:
+        return _transfer_to_member(db, staff, c, body.to_organization, body.note, now)
     from storage import staff as staff_repo
 
     to = staff_repo.by_login(db, body.to)
-    if to is None or to.id == staff.id or not may_see(to, c):
+    if to is None or to.id == staff.id or not visibility.may_see(db, to, c, now):
         # One answer for unknown logins and for staff who may not see this consultation (another
         # organization): the API does not tell which logins exist elsewhere.
         abort(400, "to: the login of another staff member who can take this consultation")
     limits = handoff.Limits(services().settings.counselor_max_active)
     handoff.transfer(db, staff, c, to, body.note, now, limits)
     audit.record(db, staff.id, "transfer", now, consultation_id=c.id, detail=f"to {to.login}", ip=request.remote_addr)
+    return jsonify(views.summary(db, c, now))
+
+
+def _transfer_to_member(db: Session, staff: Staff, c: Consultation, slug: str, note: str | None,
+                       now: datetime) -> Response:
+    """Issue 10: hand the consultation to another member's queue, with a note its counselors see."""
+    to = org_repo.by_slug(db, slug)
+    if to is None:
+        abort(400, "to_organization: no such member organization")
+    handoff.transfer_to_member(db, staff, c, to, note, now, services().policy.routing.overflow_after)
+    audit.record(db, staff.id, "transfer", now, consultation_id=c.id, detail=f"to organization {to.slug}",
+                 ip=request.remote_addr)
     return jsonify(views.summary(db, c, now))
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.services import services
 from storage import staff as staff_repo
-from storage import throttle
+from storage import throttle, visibility
 from storage.models import Consultation, Staff
 
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -93,7 +93,8 @@ def api_rate_limit(now: datetime) -> int | None:
     return None if verdict.allowed else verdict.retry_after
 
 
-def may_see(staff: Staff, c: Consultation) -> bool:
-    if staff.role == "admin":
-        return True
-    return c.organization_id == staff.organization_id or c.counselor_id == staff.id
+def may_see(staff: Staff, c: Consultation, now: datetime | None = None) -> bool:
+    """The one visibility rule (storage/visibility.py, issue 10) for one consultation, in its session."""
+    db = Session.object_session(c)
+    assert db is not None, "the consultation must be loaded in a session"
+    return visibility.may_see(db, staff, c, now or services().clock())

@@ -10,6 +10,7 @@ from bot.security import clean_text
 from bot.services import services
 from flows.handoff import DISPOSITIONS, REFERRALS
 from storage import audit, throttle
+from storage import organizations as org_repo
 from storage import staff as staff_repo
 from storage.models import Consultation
 
@@ -113,7 +114,9 @@ def chat(cid: int):  # noqa: ANN201
             abort(404)
         if not may_see(staff, c):
             abort(403)
-        return render_template("chat.html", staff=staff, cid=cid, dispositions=DISPOSITIONS, referrals=REFERRALS)
+        members = [o for o in org_repo.all_organizations(db) if o.active and not o.is_default]  # issue 10
+        return render_template("chat.html", staff=staff, cid=cid, dispositions=DISPOSITIONS, referrals=REFERRALS,
+                               members=members)
 
 
 @bp.get("/audit")

@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flows import texts
+from bot.console import texts as console_texts
+from flows import evening, texts
 from flows.intake import area_label
 from storage import messages as message_repo
-from storage.models import Consultation, Note
+from storage import organizations as org_repo
+from storage.models import Consultation, Note, Organization, Staff, Transfer
 
 RISK_LABELS = {"none": "", "moderate": "注意", "high": "高リスク", "imminent": "緊急"}
 
@@ -40,7 +42,60 @@ def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
         "intake": intake(c), "intake_labels": intake_labels(c), "returning": returning(db, c),
         "training": c.is_training, "counselor": c.counselor.display_name if c.counselor else None,
         "organization": c.organization.slug, "about_other": c.risk_about_other,
+        "idle": evening.is_idle(c),  # the user went quiet: the counselor may close it as 中断/離脱
+        **route_summary(db, c, now),
     }
+
+
+def route_summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
+    """Issue 10: which queue it is in and why every counselor may see it (shown as badges)."""
+    badges = []
+    if c.state == "waiting":
+        if c.organization.is_default:
+            badges.append(console_texts.QUEUE_SHARED)
+        elif c.overflow_at is not None and c.overflow_at <= now:
+            badges.append(console_texts.QUEUE_OVERFLOW)
+        if c.risk_rank >= 2:
+            badges.append(console_texts.QUEUE_AT_RISK)
+        if c.preferred_staff_id is not None:
+            badges.append(console_texts.QUEUE_PREFERRED)
+        if db.scalar(select(func.count()).select_from(Transfer).where(Transfer.consultation_id == c.id)):
+            badges.append(console_texts.QUEUE_TRANSFERRED)
+    preferred = db.get(Staff, c.preferred_staff_id) if c.preferred_staff_id else None
+    return {"organization_name": c.organization.name, "queue_badges": badges,
+            "preferred_counselor": preferred.display_name if preferred else None,
+            "overflow_at": c.overflow_at.isoformat() if c.overflow_at else None}
+
+
+def routing_history(db: Session, c: Consultation) -> list[dict[str, Any]]:
+    """Every routing decision with its reason, oldest first, in words (and the members tried)."""
+    out = []
+    for d in org_repo.decisions(db, c.id):
+        org = d.organization.name if d.organization else "—"
+        staff = d.staff.display_name if d.staff else "—"
+        template = console_texts.ROUTING_REASONS.get(d.reason, d.reason)
+        out.append({"kind": d.kind, "kind_label": console_texts.ROUTING_KINDS.get(d.kind, d.kind),
+                    "reason": d.reason, "rule": d.rule, "organization": d.organization.slug if d.organization else None,
+                    "text": template.format(rule=d.rule or "", org=org, staff=staff),
+                    "tried": [{"slug": t.get("slug"), "outcome": t.get("outcome"),
+                               "label": console_texts.CANDIDATE_OUTCOMES.get(t.get("outcome", ""), "")}
+                              for t in (d.candidates or [])],
+                    "created_at": d.created_at.isoformat()})
+    return out
+
+
+def transfers(db: Session, c: Consultation) -> list[dict[str, Any]]:
+    """The transfer history with each note (the recipient reads why it came to them)."""
+    rows = db.scalars(select(Transfer).where(Transfer.consultation_id == c.id).order_by(Transfer.id))
+    out = []
+    for t in rows:
+        by, to_staff = db.get(Staff, t.from_staff_id) if t.from_staff_id else None, (
+            db.get(Staff, t.to_staff_id) if t.to_staff_id else None)
+        to_org = db.get(Organization, t.to_organization_id) if t.to_organization_id else None
+        out.append({"from": by.display_name if by else None, "to_staff": to_staff.display_name if to_staff else None,
+                    "to_organization": to_org.name if to_org else None, "note": t.note,
+                    "created_at": t.created_at.isoformat()})
+    return out
 
 
 def alert(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
@@ -68,4 +123,6 @@ def detail(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
                       for e in db.scalars(select(Consultation).where(Consultation.client_id == c.client_id,
                                                                      Consultation.id != c.id)
                                           .order_by(Consultation.id))]
+    out["routing"] = routing_history(db, c)
+    out["transfers"] = transfers(db, c)
     return out

@@ -39,7 +39,10 @@ const Console = (() => {
       const tbody = document.querySelector("#queue tbody"); tbody.replaceChildren();
       for (const c of data.queue) {
         const tr = el("tr", {"data-id": c.id, class: "risk-" + c.risk});
-        tr.append(el("td", {}, c.pseudonym + (c.returning ? "（再相談）" : "") + (c.training ? " [研修]" : "")));
+        const who = el("td", {}, c.pseudonym + (c.returning ? "（再相談）" : "") + (c.training ? " [研修]" : ""));
+        for (const b of c.queue_badges || []) who.append(el("span", {class: "badge route"}, b));
+        if (c.preferred_counselor) who.append(el("div", {class: "preferred"}, `希望：${c.preferred_counselor}`));
+        tr.append(who);
         const risk = el("td"); if (c.risk_label) risk.append(el("span", {class: "badge " + c.risk}, c.risk_label));
         if (c.cues.length) risk.append(el("div", {class: "cues"}, c.cues.join("／")));
         tr.append(risk);
@@ -78,9 +81,24 @@ const Console = (() => {
         if (m.status) li.append(el("span", {class: "status " + m.status}, LABELS.status[m.status] || m.status));
         ol.append(li);
       }
+      // Issue 10: every routing decision with its reason, and the transfer notes.
+      const routing = document.querySelector("#routing");
+      if (routing) {
+        routing.replaceChildren();
+        for (const d of c.routing || []) {
+          const tried = d.tried.length ? `（${d.tried.map(t => `${t.slug}：${t.label}`).join("、")}）` : "";
+          routing.append(el("li", {"data-kind": d.kind}, `${d.kind_label}：${d.text}${tried}`));
+        }
+        const handed = document.querySelector("#transfers"); handed.replaceChildren();
+        for (const t of c.transfers || []) {
+          handed.append(el("li", {class: "transfer"}, `${t.from || ""} → ${t.to_organization || t.to_staff || ""}` +
+            (t.note ? `：${t.note}` : "")));
+        }
+      }
       const notes = document.querySelector("#notes"); notes.replaceChildren();
       for (const n of c.notes) notes.append(el("li", {class: "note"}, `${n.by}：${n.text}`));
       document.querySelector("#claimbox").hidden = c.state !== "waiting";
+      document.querySelector("#idle-prompt").hidden = !c.idle;
     }
     api("/canned").then(d => {
       const sel = document.querySelector("#canned");
@@ -89,9 +107,10 @@ const Console = (() => {
     });
     document.querySelector("#transferform").onsubmit = async ev => {
       ev.preventDefault();
+      const org = document.querySelector("#transfer-org");
+      const target = org && org.value ? {to_organization: org.value} : {to: document.querySelector("#transfer-to").value};
       try {
-        await api(`/consultations/${cid}/transfer`, "POST",
-          {to: document.querySelector("#transfer-to").value, note: document.querySelector("#transfer-note").value});
+        await api(`/consultations/${cid}/transfer`, "POST", {...target, note: document.querySelector("#transfer-note").value});
       } catch (e) { alert(e.message); }
       refresh();
     };
@@ -115,10 +134,24 @@ const Console = (() => {
     document.querySelector("#closeform").onsubmit = async ev => {
       ev.preventDefault();
       const referral = document.querySelector("#referral").value || null;
-      try { await api(`/consultations/${cid}/close`, "POST", {disposition: document.querySelector("#disposition").value, referral}); }
+      const card = document.querySelector("#referral-org");
+      const referral_org = card && card.value ? card.value : null;  // sends that member's card (issue 10)
+      try { await api(`/consultations/${cid}/close`, "POST", {disposition: document.querySelector("#disposition").value, referral, referral_org}); }
       catch (e) { alert(e.message); }
       refresh();
     };
+    // The evening clock (issue 10): close a chat gone quiet as 中断/離脱; the loading animation while typing.
+    document.querySelector("#close-dropped").onclick = async () => {
+      try { await api(`/consultations/${cid}/close`, "POST", {disposition: "dropped"}); } catch (e) { alert(e.message); }
+      refresh();
+    };
+    let typedAt = 0;
+    document.querySelector("#text").addEventListener("input", () => {
+      const now = Date.now();
+      if (now - typedAt < 15000) return;
+      typedAt = now;
+      api(`/consultations/${cid}/typing`, "POST", {}).catch(() => {});
+    });
     // Handlers are attached: a click can no longer fall through to a native form submit.
     for (const id of ["claim", "send", "addnote", "close"]) document.getElementById(id).disabled = false;
     refresh(); setInterval(refresh, 2000);
@@ -160,11 +193,34 @@ const Console = (() => {
     poll(); setInterval(poll, 3000);
   }
 
+  // Coordinators: messages LINE never took (dead letters), until someone acknowledges each.
+  function deadLetters() {
+    const box = document.querySelector("#dead-letters");
+    if (!box) return;
+    const list = document.querySelector("#dead-letter-list");
+    async function poll() {
+      let data;
+      try { data = await api("/dead-letters"); } catch (e) { return; }
+      list.replaceChildren();
+      for (const d of data.dead_letters) {
+        const li = el("li", {"data-id": d.id});
+        li.append(d.consultation_id ? el("a", {href: "/console/c/" + d.consultation_id}, d.pseudonym) : el("span", {}, d.pseudonym));
+        li.append(el("span", {}, ` ${d.at}（${d.reason}）`));
+        const ack = el("button", {type: "button"}, list.dataset.ack);
+        ack.onclick = async () => { await api(`/dead-letters/${d.id}/ack`, "POST", {}).catch(() => {}); poll(); };
+        li.append(ack); list.append(li);
+      }
+      box.hidden = !data.dead_letters.length;
+    }
+    poll(); setInterval(poll, 10000);
+  }
+
   function init() {
     const chat = document.querySelector("section.chat[data-cid]");
     if (chat) chatPage(Number(chat.dataset.cid));
     if (document.querySelector("#queue")) queuePage();
     alerts();
+    deadLetters();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
   return {queuePage, chatPage, alerts};
