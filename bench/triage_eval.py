@@ -1,6 +1,6 @@
 """Triage accuracy, robustness and speed on the labelled set (tests/triage_data/messages.tsv).
 
-    .venv/bin/python bench/triage_eval.py [--split test|dev|all] [--seconds 3] [--misses] [--rules-only]
+    .venv/bin/python bench/triage_eval.py [--split test|dev|all|none] [--seconds 3] [--misses] [--rules-only]
 
 Prints, separately for the frozen test part and for the dev part: crisis recall (high/imminent items
 flagged high or imminent), imminent recall, benign (none/moderate) items flagged high/imminent,
@@ -32,9 +32,6 @@ DATA = ROOT / "tests" / "triage_data" / "messages.tsv"
 LEVELS = ["none", "moderate", "high", "imminent"]
 CRISIS = {"high", "imminent"}
 TARGETS = {"crisis_recall": 0.95, "imminent_recall": 0.85, "benign_flagged": 0.05, "exact": 0.75}
-# Where a target is not met yet, the regression gate (tests/test_triage_eval.py) holds the level
-# reached on the frozen test part instead, so that it can only go up.
-REGRESSION_FLOOR = {"crisis_recall": 0.94}
 
 
 def load(path: Path = DATA, split: str = "all") -> list[dict]:
@@ -210,7 +207,8 @@ def report(name: str, rows: list[dict], assess_fn, misses: bool) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=["test", "dev", "both", "all"], default="both")
+    parser.add_argument("--split", choices=["test", "dev", "both", "all", "none"], default="both",
+                        help="the part to report on; none: speed only")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--misses", action="store_true", help="list the disagreements (never use it on test to tune)")
     parser.add_argument("--rules-only", action="store_true", help="without the learned second opinion")
@@ -221,7 +219,7 @@ def main() -> int:
             return triage.Assessment(level, cues, (), other)
     else:
         assess_fn = assess
-    splits = ["test", "dev"] if args.split == "both" else [args.split]
+    splits = {"both": ["test", "dev"], "none": []}.get(args.split, [args.split])
     for split in splits:
         rows = load(DATA, split)
         report(f"{split} part", rows, assess_fn, args.misses)
