@@ -151,6 +151,8 @@ class Lexicon:
             (RiskLevel(r["level"]), r["cue"], _clauses(r.get("all", [])), _clauses(r.get("none", [])))
             for r in data["rules"]]
         self.rules_by_severity = sorted(self.rules, key=lambda r: -_RANK[r[0]])
+        if any(not d[1] for d in self.derive) or any(not r[2] for r in self.rules):
+            raise ValueError("every derived tag and rule needs an `all` list")
 
 
 class _PhraseIndex:
@@ -699,7 +701,8 @@ def concept_tags(text: str) -> set[str]:
     # derived tags, in file order (a derived tag may use the ones before it)
     isdisjoint = tags.isdisjoint
     for name, all_of, none_of in lex.derive:
-        if name not in tags and _holds(isdisjoint, all_of, none_of):
+        # (the first item is tested here: most fail on it, without a call)
+        if name not in tags and not isdisjoint(all_of[0]) and _holds(isdisjoint, all_of, none_of):
             tags.add(name)
     return tags
 
@@ -723,7 +726,7 @@ def _rule_level(tags: set[str]) -> tuple[RiskLevel, tuple[str, ...]]:
     for level, cue, all_of, none_of in lexicon().rules_by_severity:
         if best is not None and level is not best:
             break
-        if _holds(isdisjoint, all_of, none_of):
+        if not isdisjoint(all_of[0]) and _holds(isdisjoint, all_of, none_of):
             best = level
             cues.append(cue)
     return best or RiskLevel.NONE, tuple(cues)

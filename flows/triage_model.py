@@ -48,20 +48,14 @@ class Model:
     def probabilities(self, text: str) -> dict[str, float]:
         """The same features as `features` (binary, L2-normalized, as in training), computed faster."""
         t = "".join(triage._fold(triage.normalize(text)).split())
-        chars = {t[i:i + n] for n in (1, 2, 3) for i in range(len(t) - n + 1)} & self._chars.keys()
+        chars = {*t, *map(str.__add__, t, t[1:]), *map("".join, zip(t, t[1:], t[2:]))} & self._chars.keys()
         lemmas = [tok.lemma for tok in triage.tokenize(triage.normalize(text)) if tok.pos not in ("補助記号", "空白")]
         words = ({*lemmas} | {f"{a}_{b}" for a, b in zip(lemmas, lemmas[1:], strict=False)}) & self._words.keys()
-        s0 = s1 = s2 = s3 = 0.0
-        for table, present in ((self._chars, chars), (self._words, words)):
-            for g in present:
-                w = table[g]
-                s0 += w[0]
-                s1 += w[1]
-                s2 += w[2]
-                s3 += w[3]
-        n = len(chars) + len(words)
+        rows = [*map(self._chars.__getitem__, chars), *map(self._words.__getitem__, words)]
+        n = len(rows)
+        sums = [*map(sum, zip(*rows))] if rows else [0.0] * len(self.intercept)  # column sums, in C
         norm = 1.0 / math.sqrt(n) if n else 0.0
-        scores = [b + norm * x for b, x in zip(self.intercept, (s0, s1, s2, s3), strict=True)]
+        scores = [b + norm * x for b, x in zip(self.intercept, sums, strict=True)]
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)
