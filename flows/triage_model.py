@@ -48,12 +48,13 @@ class Model:
     def probabilities(self, text: str) -> dict[str, float]:
         """The same features as `features` (binary, L2-normalized, as in training), computed faster."""
         t = "".join(triage._fold(triage.normalize(text)).split())
-        chars = {*t, *map(str.__add__, t, t[1:]), *map("".join, zip(t, t[1:], t[2:]))} & self._chars.keys()
+        grams = {*t, *map(str.__add__, t, t[1:]), *map("".join, zip(t, t[1:], t[2:], strict=False))}
+        chars = grams & self._chars.keys()
         lemmas = [tok.lemma for tok in triage.tokenize(triage.normalize(text)) if tok.pos not in ("補助記号", "空白")]
         words = ({*lemmas} | {f"{a}_{b}" for a, b in zip(lemmas, lemmas[1:], strict=False)}) & self._words.keys()
         rows = [*map(self._chars.__getitem__, chars), *map(self._words.__getitem__, words)]
         n = len(rows)
-        sums = [*map(sum, zip(*rows))] if rows else [0.0] * len(self.intercept)  # column sums, in C
+        sums = [*map(sum, zip(*rows, strict=True))] if rows else [0.0] * len(self.intercept)  # column sums, in C
         norm = 1.0 / math.sqrt(n) if n else 0.0
         scores = [b + norm * x for b, x in zip(self.intercept, sums, strict=True)]
         top = max(scores)
