@@ -100,12 +100,13 @@ def _unit(fn):  # noqa: ANN001, ANN202
     return wrapper
 
 
-def _consultation(db: Session, staff: Staff, cid: int, now: datetime) -> Consultation:
-    """The consultation, if this person may see it (storage/visibility.py: the one rule): else 403."""
+def _consultation(db: Session, staff: Staff, cid: int, now: datetime | None = None) -> Consultation:
+    """The consultation, if this person may see it (storage/visibility.py: the one rule): else 403.
+    `now`: the request's clock reading (read here only for callers that do not pass it)."""
     c = db.get(Consultation, cid)
     if c is None:
         abort(404)
-    if not visibility.may_see(db, staff, c, now):
+    if not visibility.may_see(db, staff, c, now or services().clock()):
         abort(403)
     return c
 
