@@ -1,6 +1,6 @@
 """Triage accuracy, robustness and speed on the labelled set (tests/triage_data/messages.tsv).
 
-    .venv/bin/python bench/triage_eval.py [--split test|dev|all] [--seconds 3] [--misses] [--rules-only]
+    .venv/bin/python bench/triage_eval.py [--split test|dev|all|none] [--seconds 3] [--misses] [--rules-only]
 
 Prints, separately for the frozen test part and for the dev part: crisis recall (high/imminent items
 flagged high or imminent), imminent recall, benign (none/moderate) items flagged high/imminent,
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import sys
 import time
@@ -31,9 +32,6 @@ DATA = ROOT / "tests" / "triage_data" / "messages.tsv"
 LEVELS = ["none", "moderate", "high", "imminent"]
 CRISIS = {"high", "imminent"}
 TARGETS = {"crisis_recall": 0.95, "imminent_recall": 0.85, "benign_flagged": 0.05, "exact": 0.75}
-# Where a target is not met yet, the regression gate (tests/test_triage_eval.py) holds the level
-# reached on the frozen test part instead, so that it can only go up.
-REGRESSION_FLOOR = {"crisis_recall": 0.94}
 
 
 def load(path: Path = DATA, split: str = "all") -> list[dict]:
@@ -150,14 +148,28 @@ def paraphrase_check(rows: list[dict], assess_fn=assess) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 def speed(texts: list[str], seconds: float, fn) -> float:
-    """Messages per second of CPU time of this process (one core; not skewed by other processes
-    sharing the machine)."""
+    """Messages per second of CPU time of this process (one core; less skewed by other processes
+    sharing the machine than wall time, though a busy machine still slows it)."""
     done, started = 0, time.process_time()
     while time.process_time() - started < seconds:
         for t in texts:
             fn(t)
         done += len(texts)
     return done / (time.process_time() - started)
+
+
+def cold_speed(texts: list[str], fn, rounds: int = 5) -> float:
+    """Messages per second over distinct texts, each assessed once per round, starting every round
+    from an empty word cache as well (a fresh process): no repeat of a text or a word is free. The
+    median of `rounds`."""
+    figures = []
+    for _ in range(rounds):
+        triage.clear_caches(vocabulary=True)
+        started = time.process_time()
+        for t in texts:
+            fn(t)
+        figures.append(len(texts) / (time.process_time() - started))
+    return sorted(figures)[len(figures) // 2]
 
 
 def report(name: str, rows: list[dict], assess_fn, misses: bool) -> dict:
@@ -195,7 +207,8 @@ def report(name: str, rows: list[dict], assess_fn, misses: bool) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=["test", "dev", "both", "all"], default="both")
+    parser.add_argument("--split", choices=["test", "dev", "both", "all", "none"], default="both",
+                        help="the part to report on; none: speed only")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--misses", action="store_true", help="list the disagreements (never use it on test to tune)")
     parser.add_argument("--rules-only", action="store_true", help="without the learned second opinion")
@@ -206,7 +219,7 @@ def main() -> int:
             return triage.Assessment(level, cues, (), other)
     else:
         assess_fn = assess
-    splits = ["test", "dev"] if args.split == "both" else [args.split]
+    splits = {"both": ["test", "dev"], "none": []}.get(args.split, [args.split])
     for split in splits:
         rows = load(DATA, split)
         report(f"{split} part", rows, assess_fn, args.misses)
@@ -218,10 +231,17 @@ def main() -> int:
                 print(f"    paraphrase [{kind}] {base} -> {got}: {text}")
     rows = load(DATA, "all")
     assess_fn("warm up")
+    load_before = os.getloadavg()
     for name, texts in (("all labelled messages", [r["text"] for r in rows]),
                         ("benign messages only (none)", [r["text"] for r in rows if r["level"] == "none"])):
         cold = speed(texts, args.seconds, lambda t: (triage.clear_caches(), assess_fn(t)))
         print(f"speed, {name:<28} {cold:>8,.0f} messages/second (CPU time, one core, per-text caches cleared)")
+    distinct = list(dict.fromkeys(r["text"] for r in rows))
+    fresh = cold_speed(distinct, assess_fn)
+    print(f"speed, {len(distinct)} distinct texts once each {fresh:>8,.0f} messages/second (CPU time, one core, "
+          "word cache emptied too)")
+    print("load average (1, 5, 15 min) before / after: " + " ".join(f"{x:.2f}" for x in load_before) + " / " +
+          " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores")
     return 0
 
 

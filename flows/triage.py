@@ -18,6 +18,7 @@ Missing a crisis is the worst failure this service can have; crying wolf on figu
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 import re
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from re import _constants as _re_constants  # noqa: PLC2701 - the parser of the standard re module
 from re import _parser as _re_parser  # noqa: PLC2701
+from typing import NamedTuple
 
 LEXICON_PATH = Path(__file__).with_name("triage_lexicon.toml")
 
@@ -66,9 +68,18 @@ class Assessment:
 
 _KATA_TO_HIRA = {cp: cp - 0x60 for cp in range(ord("ァ"), ord("ヶ") + 1)}
 _SPACED_OUT = re.compile(r"(?:[^\x00-\x7f][\s　]+){2,}[^\x00-\x7f]|(?:[^\x00-\x7f][、,]){3,}[^\x00-\x7f]")
+_KATAKANA_RUN = re.compile("[ァ-ヺー]+")
+# pictographs that stand for a word of the lexicon
+_PICTURE_WORDS = {"🌉": "橋", "💊": "薬", "🔪": "包丁", "🏢": "ビル", "🏬": "ビル", "🚃": "電車", "🚆": "電車",
+                  "🚉": "駅", "🌊": "海", "🪢": "ロープ", "🩸": "血", "🗡": "刃物", "⚰": "死", "🪦": "死"}
+_PICTURE = re.compile("|".join(_PICTURE_WORDS))
+_LAUGH = re.compile("[\U0001F602\U0001F923\U0001F606\U0001F639\U0001F605]+")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]+")
 _SPACE_BEFORE_SURU = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=し(?:たい|よう|た|ます|て)|する)")
+# a stray space before a short kana ending (死にた い, 消え たい): a typo inside one word
+_DANGLING_TAIL = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[ぁ-ん]{1,2}(?:$|[\s　、。,.!?！？…]))")
 _SPACE_BETWEEN_JA = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[^\x00-\x7f])")
+_ANY_SPACE = re.compile(r"\s")
 _REPEAT = re.compile(r"([^\d])\1{2,}")
 _LONG_VOWEL = re.compile(r"(?<=[ぁ-ん])[ー〜~]+(?=[いぃ。、!?！？…]|$)")
 _KATAKANA_ONLY = re.compile(r"^[^ぁ-ん一-龯]*[ァ-ヺ][^ぁ-ん一-龯]*$")
@@ -86,26 +97,27 @@ class Lexicon:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         self.slang = [(re.compile(p), r) for p, r in data["normalize"]["slang"]]
         self.any_slang = re.compile("|".join(f"(?:{p})" for p, _ in data["normalize"]["slang"]))
-        self.first_chars: dict[str, frozenset[str] | None] = {}
         self.concepts: dict[str, tuple[frozenset[str], re.Pattern[str] | None]] = {}
         self.context: dict[str, tuple[frozenset[str], re.Pattern[str] | None]] = {}
+        pre = data["prefilter"]
+        modifiers = set(pre["modifiers_only"])
+        # Every phrase is its own small expression, indexed by the one or two characters a match must
+        # begin with: a text is only searched for the phrases whose beginnings it contains.
+        self.phrases = _PhraseIndex()
+        self.prefilter = _PhraseIndex()
         for section, target in (("concepts", self.concepts), ("context", self.context)):
             for name, spec in data[section].items():
-                lemmas = frozenset(_lemma_forms(spec.get("lemmas", [])))
-                phrases = spec.get("phrases", [])
-                rx = re.compile("|".join(f"(?:{_fold(unicodedata.normalize('NFKC', p).lower())})" for p in phrases)) \
-                    if phrases else None
-                target[name] = (lemmas, rx)
-                # the first character of every phrase, when each begins with a plain character: a text
-                # without any of them cannot match, and the regular expression is not run
-                firsts: set[str] | None = set() if phrases else None
+                forms, multi = _lemma_forms(spec.get("lemmas", []))
+                lemmas = frozenset(forms)
+                # a word the analyzer splits (硫化水素 -> 硫化 + 水素) is looked for as a phrase
+                phrases = [_fold(unicodedata.normalize("NFKC", p).lower())
+                           for p in [*spec.get("phrases", []), *(re.escape(w) for w in multi)]]
+                target[name] = (lemmas, re.compile("|".join(f"(?:{p})" for p in phrases)) if phrases else None)
                 for p in phrases:
-                    f = _first_chars(_fold(unicodedata.normalize("NFKC", p).lower()))
-                    if f is None or firsts is None:
-                        firsts = None
-                        break
-                    firsts |= f
-                self.first_chars[name] = frozenset(firsts) if firsts else None
+                    # concept phrases are found at every start, overlapping (火を腕 | 腕に押しつけ: both count)
+                    self.phrases.add(p, (section, name), overlapping=section == "concepts")
+                    if name not in modifiers:
+                        self.prefilter.add(p, (section, name))
         # token form -> the concepts it carries
         self.by_lemma: dict[str, list[str]] = {}
         for name, (lemmas, _rx) in self.concepts.items():
@@ -115,13 +127,12 @@ class Lexicon:
         for name, (lemmas, _rx) in self.context.items():
             for lemma in lemmas:
                 self.context_lemmas.setdefault(lemma, []).append(name)
-        # A cheap pre-filter: a text matching none of these stems and phrases cannot fire any rule, so
-        # it skips the analyzer. Stems: the first kanji of a lexicon word (飲む -> 飲),
-        # or the first three kana of a word written in kana.
-        pre = data["prefilter"]
+        # The pre-filter: a text matching none of these stems and phrases cannot fire any rule, so it
+        # skips the analyzer. Stems: the first kanji of a lexicon word (飲む -> 飲), or the first three
+        # kana of a word written in kana.
         stems: set[str] = set()
         for name, (lemmas, _rx) in (*self.concepts.items(), *self.context.items()):
-            if name in pre["modifiers_only"]:
+            if name in modifiers:
                 continue
             for lemma in lemmas:
                 if not lemma:
@@ -130,71 +141,127 @@ class Lexicon:
                     stems.add(lemma[0])  # a word written with a kanji: its first kanji
                 elif len(lemma) >= 2:
                     stems.add(lemma if len(lemma) <= 3 else lemma[:3])
-        phrases = [f"(?:{rx.pattern})" for name, (_l, rx) in (*self.concepts.items(), *self.context.items())
-                   if rx is not None and name not in pre["modifiers_only"]]
-        self.prefilter = re.compile("|".join([*phrases, *(re.escape(x) for x in sorted(stems, key=len, reverse=True)),
-                                              *(f"(?:{_fold(p)})" for p in pre["extra"])]))
+        for stem in sorted(stems):
+            self.prefilter.add(re.escape(stem), ("stem", stem))
+        for p in pre["extra"]:
+            self.prefilter.add(_fold(p), ("extra", p))
         self.derive: list[tuple[str, list[frozenset[str]], list[frozenset[str]]]] = [
             (d["name"], _clauses(d.get("all", [])), _clauses(d.get("none", []))) for d in data.get("derive", [])]
         self.rules: list[tuple[RiskLevel, str, list[frozenset[str]], list[frozenset[str]]]] = [
             (RiskLevel(r["level"]), r["cue"], _clauses(r.get("all", [])), _clauses(r.get("none", [])))
             for r in data["rules"]]
         self.rules_by_severity = sorted(self.rules, key=lambda r: -_RANK[r[0]])
+        if any(not d[1] for d in self.derive) or any(not r[2] for r in self.rules):
+            raise ValueError("every derived tag and rule needs an `all` list")
 
 
-def _first_chars(pattern: str) -> set[str] | None:
-    """The characters a match of `pattern` can begin with, or None when that is not a small known set
-    (a group that may be empty, a wildcard, a negated class...). Used to skip regular expressions
-    that cannot match a text."""
+class _PhraseIndex:
+    """Regular expressions keyed by the one- or two-character strings their matches begin with."""
+
+    def __init__(self) -> None:
+        self.by_start: dict[str, list[tuple[re.Pattern[str], tuple[str, str]]]] = {}
+        self.always: list[tuple[re.Pattern[str], tuple[str, str]]] = []
+
+    def add(self, pattern: str, owner: tuple[str, str], overlapping: bool = False) -> None:
+        rx = re.compile(f"(?=({pattern}))" if overlapping else pattern)
+        starts = _prefixes(pattern)
+        if starts is None:
+            self.always.append((rx, owner))
+            return
+        for start in starts:
+            self.by_start.setdefault(start, []).append((rx, owner))
+
+    def candidates(self, grams: set[str]) -> list[tuple[re.Pattern[str], tuple[str, str]]]:
+        """The expressions that may match a text whose one- and two-character substrings are `grams`."""
+        by_start = self.by_start
+        out = list(self.always)
+        for g in grams & by_start.keys():
+            out += by_start[g]
+        return out
+
+
+def _grams(text: str) -> set[str]:
+    """The one- and two-character substrings of a text."""
+    return set(text) | {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def _prefixes(pattern: str) -> set[str] | None:
+    """The strings of one or two characters that every match of `pattern` begins with, or None when
+    that is not a small known set (a group that may be empty, a wildcard, a negated class...)."""
     try:
-        return _firsts(list(_re_parser.parse(pattern)))
+        out = _starts(list(_re_parser.parse(pattern)), 2)
     except (re.error, TypeError, ValueError):
         return None
+    return None if out is None or "" in out else out
 
 
-def _firsts(items: list) -> set[str] | None:  # noqa: C901 - one case per node type of the parser
+def _starts(items: list, k: int) -> set[str] | None:  # noqa: C901, PLR0911, PLR0912 - one case per node type
+    """The beginnings (up to k characters) of what the parsed items match; "" when they may match empty."""
     c = _re_constants
-    for op, av in items:
-        if op is c.AT or (op in (c.ASSERT, c.ASSERT_NOT)):
+    for idx, (op, av) in enumerate(items):
+        if op is c.AT or op in (c.ASSERT, c.ASSERT_NOT):
             continue  # zero width: the next item still has to match
-        if op is c.LITERAL:
-            return {chr(av)}
-        if op is c.IN:
-            out: set[str] = set()
-            for kind, value in av:
-                if kind is c.LITERAL:
-                    out.add(chr(value))
-                elif kind is c.RANGE and value[1] - value[0] <= 256:
-                    out.update(chr(x) for x in range(value[0], value[1] + 1))
-                else:
-                    return None
-            return out
+        rest = items[idx + 1:]
         if op is c.SUBPATTERN:
-            return _firsts(list(av[-1]))
+            return _starts(list(av[-1]) + rest, k)
         if op is c.BRANCH:
             union: set[str] = set()
             for branch in av[1]:
-                f = _firsts(list(branch))
-                if f is None:
+                b = _starts(list(branch) + rest, k)
+                if b is None:
                     return None
-                union |= f
+                union |= b
             return union
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
-            return _firsts(list(av[2]))
-        return None
-    return None
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            lo, hi, sub = av
+            if hi == 1:  # x? : x and what follows, or what follows alone
+                with_it = _starts(list(sub) + rest, k)
+                without = _starts(rest, k) if lo == 0 else set()
+                return None if with_it is None or without is None else with_it | without
+            once = _starts(list(sub), k)  # what follows the first repetition is not looked at
+            if lo >= 1 or once is None:
+                return once if lo >= 1 else None
+            skipped = _starts(rest, k)
+            return None if skipped is None else once | skipped
+        if op is c.LITERAL:
+            heads = {chr(av)}
+        elif op is c.IN:
+            heads = set()
+            for kind, value in av:
+                if kind is c.LITERAL:
+                    heads.add(chr(value))
+                elif kind is c.RANGE and value[1] - value[0] <= 256:
+                    heads.update(chr(x) for x in range(value[0], value[1] + 1))
+                else:
+                    return None
+        else:
+            return None
+        if k == 1:
+            return heads
+        tails = _starts(rest, k - 1)
+        if tails is None or len(heads) * len(tails) > 512:
+            return heads
+        return {h + t for h in heads for t in tails}
+    return {""}
 
 
-def _lemma_forms(words: list[str]) -> set[str]:
-    """A lexicon word as written, and as the analyzer normalizes it (ぶっ殺す -> 打ち殺す)."""
-    out = set()
+def _lemma_forms(words: list[str]) -> tuple[set[str], list[str]]:
+    """A lexicon word as written, and as the analyzer normalizes it (ぶっ殺す -> 打ち殺す); and the words
+    the analyzer reads as several tokens (no single token can carry them)."""
+    out, multi = set(), []
     for w in words:
         w = unicodedata.normalize("NFKC", w).lower()
         out.add(_fold(w))
         toks = tokenize(w)
         if len(toks) == 1:
-            out.add(toks[0].lemma)
-    return out
+            # the normalized form, unless a word written with kanji shares none with it (殺る -> 遣る would
+            # make every やる a threat)
+            kanji = {c for c in _fold(w) if not "ぁ" <= c <= "ゖ"}
+            if not kanji or kanji & set(toks[0].lemma):
+                out.add(toks[0].lemma)
+        else:
+            multi.append(_fold(w))
+    return out, multi
 
 
 def _clauses(items: list[str]) -> list[frozenset[str]]:
@@ -213,12 +280,21 @@ def normalize(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower()
     if _KATAKANA_ONLY.match(t):
         t = _fold(t)  # a message typed all in (half-width) katakana: read it as kana
-    # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
-    t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
+    # (each substitution is tried only when the characters it needs are there: most messages have none)
+    spaced = _ANY_SPACE.search(t) is not None
+    if spaced or "、" in t or "," in t:
+        # し に た い / し、に、た、い: letters spaced out are one word; other spaces are pauses (、)
+        t = _SPACED_OUT.sub(lambda m: re.sub(r"[\s　]+" if " " in m.group() else r"[、,]+", "", m.group()), t)
+    t = _LAUGH.sub("笑", t)  # tears of joy: a laugh (😂しぬ is 笑しぬ), not a full stop
+    if _PICTURE.search(t):
+        t = _PICTURE.sub(lambda m: "、" + _PICTURE_WORDS[m.group()], t)  # 🌉の上にいる: a bridge
     t = _EMOJI.sub("。", t)  # emoji and pictographs end a phrase, like a full stop
-    t = _SPACE_BEFORE_SURU.sub("", t)
-    t = _SPACE_BETWEEN_JA.sub("、", t)
-    t = _LONG_VOWEL.sub("", t)
+    if spaced:
+        t = _SPACE_BEFORE_SURU.sub("", t)
+        t = _DANGLING_TAIL.sub("", t)
+        t = _SPACE_BETWEEN_JA.sub("、", t)
+    if "ー" in t or "〜" in t or "~" in t:
+        t = _LONG_VOWEL.sub("", t)
     t = _REPEAT.sub(r"\1", t)
     lex = lexicon()
     folded = _fold(t)
@@ -229,20 +305,28 @@ def normalize(text: str) -> str:
             continue
         out, last = [], 0
         for m in rx.finditer(folded):
-            out.append(t[last:m.start()])
+            out.append(_after_replacement(t[last:m.start()]) if out else t[last:m.start()])
             out.append(replacement)
             last = m.end()
-        out.append(t[last:])
+        out.append(_after_replacement(t[last:]))
         t = "".join(out)
         folded = _fold(t)
-    return t
+    return _SPACE_BEFORE_SURU.sub("", t) if spaced else t  # jisatsu shitai -> 自殺 したい -> 自殺したい
+
+
+def _after_replacement(rest: str) -> str:
+    """The katakana that goes on right after a replaced word is the rest of that word typed for its sound
+    (シニタイヨ -> 死にた + イヨ): kana, so that the analyzer reads 死にたいよ."""
+    m = _KATAKANA_RUN.match(rest)
+    return _fold(m.group()) + rest[m.end():] if m else rest
 
 
 # ------------------------------------------------------------------------------------------------
 # Tokens and modalities
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One token of the analyzer (a named tuple: built by the thousand per second, cheaply)."""
+
     surface: str
     lemma: str          # normalized form, katakana folded to hiragana
     base: str           # dictionary form, katakana folded to hiragana
@@ -311,7 +395,18 @@ _TRANSPARENT_NOUNS = {
     "がち", "くらい", "こと", "さ", "そう", "つもり", "とき", "ところ", "なう", "なんて", "の", "はず", "ばかり",
     "べき", "ほう", "ほど", "ほんと", "まじ", "まで", "みたい", "もん", "よう", "わけ", "ん", "ガチ", "マジ",
     "一度", "予定", "事", "事ばかり", "位", "前", "勇気", "場所", "所", "方", "方法", "時", "本当", "様", "毎日",
+    "自分", "姿", "想像", "妄想", "イメージ", "いめーじ", "夢", "為", "中", "最中",
     "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄",
+}
+# verbs that take a concept as their object and keep its reading: 死ぬことを考える, 死ぬのをやめる
+_OBJECT_VERBS = {
+    "考える", "調べる", "探す", "決める", "止める", "やめる", "諦める", "選ぶ", "続ける", "繰り返す", "望む",
+    "願う", "思う", "思い浮かべる", "想像", "検索", "図る", "試みる", "企てる", "為る", "遣る", "やる", "終える",
+    "待つ", "夢見る",
+}
+_QUOTE_VERBS = {
+    "言う", "書く", "送る", "叫ぶ", "泣く", "思う", "連絡", "電話", "呟く", "話す", "聞く", "残す", "云う", "申す",
+    "言い出す", "口走る", "訴える", "漏らす", "メール", "書き込む", "投稿", "打つ", "来る", "言い残す", "伝える",
 }
 _STOP_CONJ = {
     "から", "が", "けど", "けれど", "けれども", "し", "ても", "でも", "ので", "のに",
@@ -324,6 +419,13 @@ _DECL_TAIL = {
     "けぇ", "けえ", "けん", "さ", "じゃ", "ぜ", "ぞ", "だ", "っちゃ", "で", "です", "と", "とも", "な", "に", "ね",
     "ねん", "の", "のだ", "べ", "ます", "も", "や", "よ", "わ", "ん", "為る",
 }
+
+
+_QUIT = re.compile(r"^(?:は|を|も|の|のを|のは|こと|ことは|ことを)?(?:もう)?(?:やめ|止め|辞め)"
+                   r"(?:た|まし|て(?:いる|る|ます|から))")
+_HABIT = re.compile(r"(?:やめ|止め|止まら)(?:られ|れ)?(?:ない|ません|ん)")
+_UNDONE = re.compile(r"^(?:て|で)(?:全部|すべて|全て)?(?:なかった|無かった)(?:こと|事)に")
+_NEED = re.compile(r"^(?:ない|なけれ|なきゃ|なくちゃ)(?:と|ば)?(?:だめ|いけ|落ち着か|眠れ|ならな|$)")
 
 
 def _clause_end_mods(tokens: tuple[Token, ...], start: int) -> set[str]:
@@ -364,6 +466,20 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             break
         if s.pos1 == "接続助詞" and s.lemma in _STOP_CONJ:
             break
+        if s.lemma == "と" and len(seen) == 0 and tok.pos == "動詞" and k + 1 < len(tokens) \
+                and not tok.conj.startswith("意志推量") and tokens[k + 1].pos in ("動詞", "形容詞") \
+                and tokens[k + 1].lemma not in _QUOTE_VERBS and tokens[k + 1].lemma != "為る":
+            # 〜にいると飛び込みたくなる: "whenever", a condition, not a report (〜にいると言った)
+            mods.add("cond")
+            stopped_on_content = True
+            break
+        if s.lemma in ("つく", "付く", "就く") and seen and seen[-1].lemma == "に":
+            seen.append(s)  # 〜について: about it
+            continue
+        if s.pos == "動詞" and seen and seen[-1].lemma == "を" and s.lemma not in _OBJECT_VERBS:
+            # the concept is the object of another act (自殺のことを見て…): its modality is not the concept's
+            stopped_on_content = True
+            break
         if s.pos in ("名詞", "代名詞") and s.lemma not in _TRANSPARENT_NOUNS:
             stopped_on_content = True
             break
@@ -387,20 +503,29 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
                 mods.add("intent")  # 死んだろ(う) (dialect)
             elif s.lemma != "だ":
                 mods.add("intent")
+        factual = False
         if s.lemma == "た" and s.pos == "助動詞":
-            mods.add("cond" if s.conj.startswith("仮定") else "done")
-        if s.lemma in ("ば", "なら") or (s.lemma == "た" and s.conj.startswith("仮定")):
+            # 殴ったら動かなくなった: a たら clause followed by a past one tells what happened
+            factual = s.conj.startswith("仮定") and "done" in _clause_end_mods(tokens, i + n + 2)
+            mods.add("cond" if s.conj.startswith("仮定") and not factual else "done")
+        if s.lemma in ("ば", "なら") or (s.lemma == "た" and s.conj.startswith("仮定") and not factual):
             mods.add("cond")
         if s.lemma in ("てる",) or (s.lemma == "居る" and n > 0) or s.surface in ("とる", "よる"):
             mods.add("prog")
         if s.lemma in ("れる", "られる") and s.pos == "助動詞":
             mods.add("passive")
-        if s.lemma in ("積もり", "つもり", "予定"):
-            mods.add("intent")
+        if s.lemma in ("積もり", "つもり", "予定") or (s.lemma == "為" and n == 0):
+            mods.add("intent")  # 飛ぶために: a purpose
         if s.lemma in ("方法", "方", "場所"):
             mods.add("method")
-        if s.lemma in ("考える", "調べる", "探す", "ばかり", "事ばかり"):
+        if s.lemma in ("考える", "調べる", "探す", "ばかり", "事ばかり", "想像", "妄想", "イメージ", "いめーじ"):
             mods.add("think")
+        if s.lemma in ("図る", "試みる", "企てる"):
+            mods.add("try")  # 自殺を図った
+        if s.lemma == "夢":
+            mods.add("dream")
+        if s.lemma in ("中", "最中") and n == 0:
+            mods.add("prog")  # OD中: under way  # 兄を刺す夢: an image that returns (a dream of dying is not a wish)
         if s.lemma == "しか":
             mods.add("shika")
         if s.lemma == "そう" and s.pos != "副詞":
@@ -419,10 +544,29 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         mods.add("try")
     if tok.conj.startswith("意志推量") and re.match(r"^と(?:し|する|して)", surfaces):
         mods.add("try")
+    if lemmas[:2] in (["に", "行く"], ["に", "来る"]) and tok.conj.startswith("連用"):
+        mods.add("intent")  # 死にに行く: going to do it
+    if re.search(r"^(?:て|で)(?:も)?(?:いい|良い)", surfaces):
+        # 死んでもいい(かな): leave to, a wish; 死んでもいいくらい: an exaggeration
+        mods.add("fig" if {"くらい", "ぐらい", "ほど", "位", "程"} & set(lemmas) else "cond")
+    negs = [n for n, s in enumerate(seen) if s.lemma in _NEG and s.pos in ("助動詞", "形容詞")]
+    if len(negs) >= 2 and any(s.lemma in ("思う", "言う", "考える") for s in seen[negs[0]:negs[-1]]):
+        mods.discard("neg")  # 死にたくないなんて思えない: a negation negated
     if "think" in mods:
-        mods -= {"prog", "done"}  # thinking about it is not doing it
+        mods -= {"prog", "done", "intent", "decl", "try"}  # thinking about it (しようか考えてる) is not doing it
     if "shika" in mods or "たまる" in lemmas:
         mods.discard("neg")
+    if "neg" not in mods and _QUIT.search(surfaces) and not _HABIT.search(surfaces) and "wish" not in mods:
+        mods.add("neg")  # ODはもうやめました: given up, like a negation
+    if "neg" in mods and _HABIT.search(surfaces):
+        mods.discard("neg")  # 切るのがやめられない: a habit that does not stop, not a denial
+        mods.add("habit")
+    if "neg" in mods and _UNDONE.match(surfaces):
+        mods.discard("neg")  # 死んでなかったことにしたい: undone, as if it never was
+        mods |= _clause_end_mods(tokens, i + 1)
+    if "neg" in mods and _NEED.match(surfaces):
+        mods.discard("neg")  # 切らないと落ち着かない: a need
+        mods.add("need")
     if "neg" in mods and re.search(r"ないかな|ないかなあ|ないかしら", surfaces):
         mods.discard("neg")
         mods.add("wish")
@@ -443,7 +587,7 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     if re.match(r"^(?:か|かと)(?:と)?思", surfaces):
         mods.add("fig")
     only_endings = all(s.lemma in _DECL_TAIL or s.pos1 == "終助詞" for s in seen)
-    if tok.pos in ("動詞", "名詞", "助詞") and not mods - {"prog"} and only_endings \
+    if tok.pos in ("動詞", "名詞", "助詞", "助動詞") and not mods - {"prog"} and only_endings \
             and (not stopped_on_content or lemmas == ["と"]) \
             and (tok.pos == "名詞" and seen or tok.conj.startswith(("終止", "連体")) or lemmas[:1] in (["て"], ["で"])
                  or bool(seen) and seen[-1].conj.startswith(("終止", "連体"))
@@ -456,6 +600,11 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
 
 
 _CAUSE_BEFORE = re.compile(r"(?:すぎ|過ぎ|くて|さで|で|て|と|やばい|ヤバい)$")
+_LIGHT_CAUSE = re.compile(
+    r"(?:かわい|可愛|尊|うま|美味|おいし|楽し|たのし|面白|おもしろ|嬉し|うれし|好き|推し|最高|眠|ねむ|暑|あつ|寒|さむ|疲れ|つかれ|痛|"
+    r"恥ずかし|はずかし|忙し|いそがし|だる|腹減|お腹)[^。!?]{0,8}(?:すぎ|過ぎ|くて|さで)")
+_GO_VERBS = {"行く", "来る", "帰る", "出る", "向かう", "入る", "飛び込む", "登る", "上る", "飛び降りる", "降りる",
+             "歩く"}
 _STRONG = {"wish", "intent", "cond", "shika", "think", "method", "try", "want_other"}
 
 
@@ -465,8 +614,18 @@ def _is_figurative_death(tokens: tuple[Token, ...], i: int, mods: set[str]) -> b
         return True
     if mods & _STRONG:
         return False
+    if i >= 2 and tokens[i - 1].lemma in ("て", "で") and tokens[i - 2].lemma in _GO_VERBS:
+        return "seem" in mods  # 海に行って死ぬ: going there to die, not a cause
     before = "".join(t.surface for t in tokens[max(0, i - 2):i])
-    return bool(_CAUSE_BEFORE.search(before)) and bool(mods & {"decl", "seem", "done", "prog"}) or "seem" in mods
+    plain = bool(mods & {"decl", "seem", "done", "prog"})
+    if plain and not mods - {"decl", "seem", "done", "prog"}:
+        # かわいすぎて無理、死ぬ: a light cause earlier in the sentence (not つらくて、もう死ぬ)
+        k = i
+        while k > 0 and tokens[k - 1].surface not in ("。", "!", "?", "！", "？"):
+            k -= 1
+        if _LIGHT_CAUSE.search("".join(t.surface for t in tokens[k:i])):
+            return True
+    return bool(_CAUSE_BEFORE.search(before)) and plain or "seem" in mods
 
 
 # ------------------------------------------------------------------------------------------------
@@ -486,35 +645,39 @@ def concept_tags(text: str) -> set[str]:
     """The tags (concepts with their modalities, and context) that the rules look at."""
     lex = lexicon()
     t = normalize(text)
-    folded = _fold(t)
+    folded, grams = _folded_grams(text)
     tags: set[str] = set()
     scrub = lex.context["figurative_scrub"][1]
+    scrubbed = folded
     if scrub is not None and scrub.search(folded):
-        marked = scrub.sub(lambda m: "□" * len(m.group()), folded)  # same length: offsets stay
-        t = "".join(c if c == "□" else o for c, o in zip(marked, t, strict=True))
-    scrubbed = _fold(t)
+        scrubbed = scrub.sub(lambda m: "□" * len(m.group()), folded)  # same length: offsets stay
+        t = "".join(c if c == "□" else o for c, o in zip(scrubbed, t, strict=True))
     tokens = tokenize(t)
     ends = [tok.end for tok in tokens]
+    last = len(tokens) - 1
 
     def token_at(pos: int) -> int:
-        for k, e in enumerate(ends):
-            if e >= pos:
-                return k
-        return len(tokens) - 1
+        return min(bisect.bisect_left(ends, pos), last)
 
     hits_by: dict[str, set[int]] = {}
     forms: set[str] = set()
+    by_lemma = lex.by_lemma
     for k, tok in enumerate(tokens):
-        for form in (tok.lemma, tok.base, tok.folded):
+        for form in {tok.lemma, tok.base, tok.folded}:
             forms.add(form)
-            for name in lex.by_lemma.get(form, ()):
+            for name in by_lemma.get(form, ()):
                 hits_by.setdefault(name, set()).add(k)
+    # the phrases whose first characters are in the text (scrubbing only blanks characters out)
+    candidates = lex.phrases.candidates(grams)
+    context_phrases = []
+    for rx, (section, name) in candidates:
+        if section == "context":
+            context_phrases.append((rx, name))
+            continue
+        for m in rx.finditer(scrubbed):
+            hits_by.setdefault(name, set()).add(token_at(m.end(1)))
 
-    for name, (_lemmas, rx) in lex.concepts.items():
-        hits = hits_by.get(name, set())
-        if rx is not None:
-            for m in rx.finditer(scrubbed):
-                hits.add(token_at(m.end()))
+    for name, hits in hits_by.items():
         for k in sorted(hits):
             if name == "present" and k > 0 and tokens[k - 1].lemma in ("て", "で") and tokens[k].pos1 == "非自立可能":
                 continue
@@ -531,29 +694,26 @@ def concept_tags(text: str) -> set[str]:
 
     for form in forms:
         tags.update(lex.context_lemmas.get(form, ()))
-    chars = set(folded)
-    for name, (_lemmas, rx) in lex.context.items():
-        if name in tags or rx is None:
-            continue
-        firsts = lex.first_chars[name]
-        if firsts is not None and chars.isdisjoint(firsts):
-            continue
-        if rx.search(folded):
+    for rx, name in context_phrases:
+        if name not in tags and rx.search(folded):
             tags.add(name)
 
     # derived tags, in file order (a derived tag may use the ones before it)
+    isdisjoint = tags.isdisjoint
     for name, all_of, none_of in lex.derive:
-        if name not in tags and _holds(tags, all_of, none_of):
+        # (the first item is tested here: most fail on it, without a call)
+        if name not in tags and not isdisjoint(all_of[0]) and _holds(isdisjoint, all_of, none_of):
             tags.add(name)
     return tags
 
 
-def _holds(tags: set[str], all_of: list[frozenset[str]], none_of: list[frozenset[str]]) -> bool:
+def _holds(isdisjoint, all_of: list[frozenset[str]], none_of: list[frozenset[str]]) -> bool:  # noqa: ANN001
+    """Every `all` item meets the tags and no `none` item does (`isdisjoint`: the tag set's method)."""
     for alt in all_of:
-        if tags.isdisjoint(alt):
+        if isdisjoint(alt):
             return False
     for alt in none_of:
-        if not tags.isdisjoint(alt):
+        if not isdisjoint(alt):
             return False
     return True
 
@@ -562,18 +722,27 @@ def _rule_level(tags: set[str]) -> tuple[RiskLevel, tuple[str, ...]]:
     """The most severe level whose rules hold, with the cue of every rule that holds at that level."""
     best: RiskLevel | None = None
     cues: list[str] = []
+    isdisjoint = tags.isdisjoint
     for level, cue, all_of, none_of in lexicon().rules_by_severity:
         if best is not None and level is not best:
             break
-        if _holds(tags, all_of, none_of):
+        if not isdisjoint(all_of[0]) and _holds(isdisjoint, all_of, none_of):
             best = level
             cues.append(cue)
     return best or RiskLevel.NONE, tuple(cues)
 
 
+@functools.lru_cache(maxsize=2048)
+def _folded_grams(text: str) -> tuple[str, set[str]]:
+    """The normalized text with katakana folded, and its one- and two-character substrings."""
+    folded = _fold(normalize(text))
+    return folded, _grams(folded)
+
+
 def could_matter(text: str) -> bool:
     """False when no concept or cue of the lexicon can be in the text (then the analyzer is skipped)."""
-    return lexicon().prefilter.search(_fold(normalize(text))) is not None
+    folded, grams = _folded_grams(text)
+    return any(rx.search(folded) for rx, _owner in lexicon().prefilter.candidates(grams))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -588,11 +757,15 @@ def assess_rules(text: str) -> tuple[RiskLevel, tuple[str, ...], bool, frozenset
     return level, cues, about_other, frozenset(tags)
 
 
-def clear_caches() -> None:
-    """Forget per-text results (the benchmark measures the work, not the cache)."""
+def clear_caches(vocabulary: bool = False) -> None:
+    """Forget per-text results (the benchmark measures the work, not the cache); with `vocabulary`, also
+    the analyzer's word cache (what a freshly started process has not seen yet)."""
     assess_rules.cache_clear()
     normalize.cache_clear()
+    _folded_grams.cache_clear()
     tokenize.cache_clear()
+    if vocabulary:
+        _analyzer()[2].clear()
 
 
 def assess(text: str) -> Assessment:
@@ -601,7 +774,7 @@ def assess(text: str) -> Assessment:
     level, cues, about_other, tags = assess_rules(text)
     from flows import triage_model
 
-    raised = triage_model.second_opinion(text, level, analyzed=bool(tags))
+    raised = triage_model.second_opinion(text, level)
     if raised.rank > level.rank:
         cues = (*cues, triage_model.CUE)
         level = raised

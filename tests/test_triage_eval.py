@@ -52,8 +52,7 @@ def test_the_test_part_is_the_frozen_hash_split_stratified_by_family(bench, spli
 def test_frozen_test_figures_stay_above_the_acceptance_targets(bench):
     result = bench.evaluate(bench.load(split="test"))
     assert result["n"] >= 600
-    # crisis recall: the 0.95 target is not met yet (measured 0.942): the gate holds the floor reached
-    assert result["crisis_recall"] >= bench.REGRESSION_FLOOR["crisis_recall"]
+    assert result["crisis_recall"] >= bench.TARGETS["crisis_recall"]
     assert result["imminent_recall"] >= bench.TARGETS["imminent_recall"]
     assert result["benign_flagged"] <= bench.TARGETS["benign_flagged"]
     assert result["exact"] >= bench.TARGETS["exact"]

@@ -1,10 +1,15 @@
 """How triage reads meaning: modalities (wished / done / negated / figurative), the scope of a
 figurative or hobby word, combinations of concepts, the person at risk, and normalization."""
 
+import csv
+from pathlib import Path
+
 import pytest
 
 from flows import triage
 from flows.triage import RiskLevel, assess, concept_tags, normalize
+
+DATA = Path(__file__).resolve().parent / "triage_data" / "messages.tsv"
 
 
 @pytest.mark.parametrize("text,level", [
@@ -101,29 +106,80 @@ def test_every_crisis_carries_a_cue_the_counselor_can_read():
     assert result.is_crisis and result.cues and all(isinstance(c, str) and c for c in result.cues)
 
 
-def test_first_characters_of_a_pattern_are_known_only_when_a_match_must_begin_with_them():
-    assert triage._first_chars("(?:手すり|柵)の外") == {"手", "柵"}
-    assert triage._first_chars("^今") == {"今"}
-    assert triage._first_chars("[1-3]錠") == {"1", "2", "3"}
-    assert triage._first_chars("(?:が|を)?あり") is None  # may begin with あ
-    assert triage._first_chars(".{0,3}時間") is None
-    assert triage._first_chars("(?:今|)夜") is None
+def test_the_beginnings_of_a_pattern_are_known_only_when_a_match_must_begin_with_them():
+    assert triage._prefixes("(?:手すり|柵)の外") == {"手す", "柵の"}
+    assert triage._prefixes("^今") == {"今"}
+    assert triage._prefixes("[1-3]錠") == {"1錠", "2錠", "3錠"}
+    assert triage._prefixes("(?:が|を)?あり") == {"があ", "をあ", "あり"}
+    assert triage._prefixes("(?:今|)夜") == {"今夜", "夜"}
+    assert triage._prefixes("(?<![手足])首") == {"首"}
+    assert triage._prefixes(".{0,3}時間") is None  # may begin with anything
+    assert triage._prefixes("(?:が)?") is None  # may match nothing
 
 
-def test_skipping_a_context_by_its_first_characters_never_changes_the_tags():
+def _every_phrase(index):
+    return lambda grams: [*index.always, *(item for items in index.by_start.values() for item in items)]
+
+
+def test_looking_only_for_phrases_whose_beginnings_are_in_the_text_never_changes_a_result(monkeypatch):
     lex = triage.lexicon()
-    texts = ["今、ビルの屋上の柵の外にいる", "さっき薬を30錠飲んだ", "やるなら今週かな", "手首から血が止まらない",
-             "兄の部屋に練炭と七輪がありました", "死ぬほど眠い", "決行日は土曜、友達と遊園地"]
-    with_skip = [triage.concept_tags(t) for t in texts]
-    saved = dict(lex.first_chars)
-    try:
-        lex.first_chars.update(dict.fromkeys(saved))
-        assert [triage.concept_tags(t) for t in texts] == with_skip
-    finally:
-        lex.first_chars.update(saved)
+    with DATA.open(encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f, delimiter="\t")]
+    indexed = [(triage.could_matter(t), triage.concept_tags(t)) for t in texts]
+    monkeypatch.setattr(lex.phrases, "candidates", _every_phrase(lex.phrases))
+    monkeypatch.setattr(lex.prefilter, "candidates", _every_phrase(lex.prefilter))
+    triage.clear_caches()
+    assert [(triage.could_matter(t), triage.concept_tags(t)) for t in texts] == indexed
 
 
 def test_a_text_without_any_lexicon_word_skips_the_analyzer():
     assert triage.could_matter("こんにちは、はじめまして") is False
     assert triage.could_matter("もう死にたい") is True
     assert assess("こんにちは、はじめまして").level is RiskLevel.NONE
+
+
+def test_a_normalized_form_that_shares_no_kanji_with_the_word_is_not_added():
+    # 殺る is normalized to 遣る by the analyzer: it must not make every やる a threat to the family
+    assert assess("母の手伝いをやる").level is RiskLevel.NONE
+    assert "hurt" not in concept_tags("母の手伝いをやる")
+    assert assess("父を殺してやる").level is RiskLevel.HIGH
+
+
+def test_a_family_member_unconscious_or_drinking_is_a_crisis_only_with_means():
+    assert assess("母が倒れて入院しました").level is RiskLevel.NONE
+    assert assess("息子がお酒を飲んだ").level is RiskLevel.NONE
+    assert assess("父が薬を飲みました").level is RiskLevel.NONE
+    assert assess("息子が薬を大量に飲んで意識がありません").level is RiskLevel.IMMINENT
+
+
+def test_looking_for_a_place_is_a_crisis_only_with_a_lethal_aim():
+    assert assess("マンションを探してる").level is RiskLevel.NONE
+    assert triage.assess_rules("どのビルなら確実に死ねるか調べてる")[0] is RiskLevel.HIGH
+
+
+def test_overlapping_phrases_of_one_concept_both_count():
+    # 火を腕 (a burn) and 腕に押しつけてる (the act, under way) overlap on 腕
+    assert "cut:prog" in concept_tags("タバコの火を腕に押しつけてる、今")
+    assert assess("タバコの火を腕に押しつけてる、今").level is RiskLevel.IMMINENT
+
+
+def test_a_word_the_analyzer_splits_is_found_as_a_phrase():
+    assert "gas" in concept_tags("硫化水素の作り方を調べてる")
+
+
+@pytest.mark.parametrize("text,level", [
+    # by the rules alone (the learned second opinion would hide a rule that stopped working)
+    ("父を殴ったら動かなくなった", "imminent"),  # a たら clause followed by what happened
+    ("車の中で練炭をたいてる", "imminent"),  # charcoal lit
+    ("今からﾄﾋﾞｵﾘﾙ", "imminent"),  # half-width katakana after a slang word is kana
+    ("夫が帰ってこない、連絡もない", "high"),
+    ("夫が仕事から帰ってこない、残業かな", "none"),  # an ordinary reason for being late
+])
+def test_rules_alone(text, level):
+    assert triage.assess_rules(text)[0] is RiskLevel(level)
+
+
+def test_a_tara_clause_followed_by_a_past_one_is_what_happened_not_a_supposition():
+    assert {"hurt:done"} <= concept_tags("父を殴ったら動かなくなった")
+    assert "hurt:cond" not in concept_tags("父を殴ったら動かなくなった")
+    assert "jump:cond" in concept_tags("屋上から落ちたら楽になれるのかな")

@@ -32,7 +32,7 @@ def test_the_second_opinion_itself_never_returns_a_lower_level():
     calm = _model_saying("none")
     for level in RiskLevel:
         assert triage_model.opinion("もう死にたい", calm) is RiskLevel.NONE
-        assert triage_model.second_opinion("もう死にたい", level, analyzed=True, model_=calm) is level
+        assert triage_model.second_opinion("もう死にたい", level, model_=calm) is level
 
 
 def test_a_model_that_sees_a_crisis_raises_the_level_with_its_own_cue(monkeypatch):
@@ -74,6 +74,33 @@ def test_the_model_raises_only_what_the_rules_left_below_high():
     # as in training's cross-validation: a rule-based "high" is not turned into "imminent" by the model
     # (that would make the level depend on greetings and punctuation around a message)
     sure = _model_saying("imminent")
-    assert triage_model.second_opinion("もう死にたい", RiskLevel.HIGH, analyzed=True, model_=sure) is RiskLevel.HIGH
+    assert triage_model.second_opinion("もう死にたい", RiskLevel.HIGH, model_=sure) is RiskLevel.HIGH
     for below in (RiskLevel.NONE, RiskLevel.MODERATE):
-        assert triage_model.second_opinion("もう死にたい", below, analyzed=True, model_=sure) is RiskLevel.IMMINENT
+        assert triage_model.second_opinion("もう死にたい", below, model_=sure) is RiskLevel.IMMINENT
+
+
+def test_the_second_opinion_also_reads_texts_without_any_word_of_the_lexicon(monkeypatch):
+    # where the rules' vocabulary ends is where a second opinion is needed most
+    text = "あっちにいきたいな"
+    assert not triage.could_matter(text)
+    monkeypatch.setattr(triage_model, "model", lambda: _model_saying("high"))
+    triage.clear_caches()
+    assert triage.assess(text).level is RiskLevel.HIGH
+
+
+def test_one_word_is_too_little_for_the_model_to_raise_a_level(monkeypatch):
+    monkeypatch.setattr(triage_model, "model", lambda: _model_saying("imminent"))
+    triage.clear_caches()
+    assert triage.assess("ありがとう🙏").level is RiskLevel.NONE
+    assert triage.assess("今までのことを思い出していました").level is RiskLevel.IMMINENT
+
+
+def test_a_greeting_and_a_polite_close_do_not_make_a_benign_message_a_crisis():
+    # the frame of the bench's paraphrase check, which training does not use
+    with DATA.open(encoding="utf-8") as f:
+        benign = [r["text"] for r in csv.DictReader(f, delimiter="\t")
+                  if r["split"] == "dev" and r["level"] in ("none", "moderate")]
+    triage.clear_caches()
+    flagged = [t for t in benign if not triage.assess(t).is_crisis
+               and triage.assess(f"夜分にすみません。{t}。よろしくお願いします").is_crisis]
+    assert len(flagged) <= 0.01 * len(benign), flagged[:10]
