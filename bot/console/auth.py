@@ -15,8 +15,10 @@ from flask import abort, g, request, session
 from sqlalchemy.orm import Session
 
 from bot.services import services
+from storage import consultations as consultation_repo
 from storage import staff as staff_repo
 from storage import throttle
+from storage import workspace as workspace_repo
 from storage.models import Consultation, Staff
 
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -97,3 +99,43 @@ def may_see(staff: Staff, c: Consultation) -> bool:
     if staff.role == "admin":
         return True
     return c.organization_id == staff.organization_id or c.counselor_id == staff.id
+
+
+# --- visibility, as every console route and the workspace stream use it --------------------------------
+# `may_see` is the rule; the functions below are thin wrappers that only ever narrow what it allows, so a
+# change to it (or to `storage.consultations.queue`) applies to every page, endpoint and the stream.
+
+SUPERVISOR_ROLES = ("coordinator", "consortium", "admin")
+ALL_ORGANIZATION_ROLES = ("consortium", "admin")
+
+
+def visible_queue(db: Session, staff: Staff) -> list[Consultation]:
+    """The waiting consultations this staff member may see, in queue order."""
+    orgs = None if staff.role == "admin" else [staff.organization_id]
+    return [c for c in consultation_repo.queue(db, orgs) if may_see(staff, c)]
+
+
+def my_chats(db: Session, staff: Staff) -> list[Consultation]:
+    """The consultations this staff member holds."""
+    return [c for c in workspace_repo.active_of(db, staff.id) if may_see(staff, c)]
+
+
+def may_supervise(staff: Staff, c: Consultation) -> bool:
+    """Coordinators watch their organization's live chats (what `may_see` allows them); the consortium
+    role and admins watch every member's."""
+    if staff.role in ALL_ORGANIZATION_ROLES:
+        return True
+    return staff.role == "coordinator" and may_see(staff, c)
+
+
+def may_read(staff: Staff, c: Consultation) -> bool:
+    """Open a consultation at all: as a counselor may, or as a supervisor watching it."""
+    return may_see(staff, c) or may_supervise(staff, c)
+
+
+def supervised(db: Session, staff: Staff) -> list[Consultation]:
+    """Every live (waiting or active) consultation this staff member may watch as a supervisor."""
+    if staff.role not in SUPERVISOR_ROLES:
+        return []
+    orgs = None if staff.role in ALL_ORGANIZATION_ROLES else [staff.organization_id]
+    return [c for c in workspace_repo.live(db, orgs) if may_supervise(staff, c)]

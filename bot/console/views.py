@@ -1,19 +1,30 @@
-"""What the console shows of a consultation: pseudonyms and codes, never a LINE user ID."""
+"""What the console shows of a consultation: pseudonyms and codes, never a LINE user ID.
+
+Times go out twice: as ISO (UTC) for scripts, and as labels in the service's time zone (JST) for people.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.stats import labels as stats_labels
 from flows import texts
+from flows.handoff import DISPOSITIONS, REFERRALS
 from flows.intake import area_label
+from storage import labels as label_repo
 from storage import messages as message_repo
-from storage.models import Consultation, Note
+from storage import milestones as milestone_repo
+from storage import workspace as workspace_repo
+from storage.models import Consultation, Note, Staff, Transfer
 
 RISK_LABELS = {"none": "", "moderate": "注意", "high": "高リスク", "imminent": "緊急"}
+STATE_LABELS = {"intake": "受付中", "waiting": "待機中", "active": "対応中", "closed": "終了"}
+WEEKDAYS = "月火水木金土日"
 
 
 def intake(c: Consultation) -> dict[str, Any]:
@@ -29,6 +40,40 @@ def returning(db: Session, c: Consultation) -> bool:
     earlier = select(func.count()).select_from(Consultation).where(Consultation.client_id == c.client_id,
                                                                     Consultation.id < c.id)
     return (db.scalar(earlier) or 0) > 0
+
+
+class Clock:
+    """One request's reading of the clock, and how its times are shown (the service's zone)."""
+
+    def __init__(self, now: datetime, zone: str) -> None:
+        self.now = now
+        self.zone = ZoneInfo(zone)
+        self.today = now.astimezone(self.zone).date()
+
+    def time(self, at: datetime | None) -> str:
+        return at.astimezone(self.zone).strftime("%H:%M") if at else ""
+
+    def date(self, at: datetime | None) -> str:
+        if at is None:
+            return ""
+        local = at.astimezone(self.zone)
+        return f"{local.year}年{local.month}月{local.day}日（{WEEKDAYS[local.weekday()]}）"
+
+    def short(self, at: datetime | None) -> str:
+        """17:05 today, 11/22 17:05 on another day."""
+        if at is None:
+            return ""
+        local = at.astimezone(self.zone)
+        return local.strftime("%H:%M") if local.date() == self.today else f"{local.month}/{local.day} {local:%H:%M}"
+
+    def full(self, at: datetime | None) -> str:
+        if at is None:
+            return ""
+        return f"{self.date(at)} {at.astimezone(self.zone):%H:%M:%S}"
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
@@ -53,19 +98,95 @@ def alert(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
     return out
 
 
-def detail(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
+def item(c: Consultation, f: workspace_repo.Facts, clock: Clock) -> dict[str, Any]:
+    """One row of the workspace list. Nothing in it changes with the clock alone (the page counts the
+    waiting time from `waiting_since` and the stream's `now`), so an unchanged list hashes the same."""
+    return {
+        "id": c.id, "pseudonym": c.client.pseudonym, "state": c.state, "state_label": STATE_LABELS.get(c.state, ""),
+        "risk": c.risk_level, "risk_label": RISK_LABELS.get(c.risk_level, ""), "cues": list(c.risk_cues or []),
+        "about_other": c.risk_about_other, "training": c.is_training, "returning": f.returning,
+        "waiting_since": _iso(c.queued_at or c.created_at) if c.state == "waiting" else None,
+        "claimed_at": _iso(c.claimed_at), "unread": f.unread, "labels": f.label_ids,
+        "last": None if f.last_at is None else {
+            "sender": f.last_sender, "text": f.last_text if f.last_text is not None else f"（{f.last_kind}）",
+            "at": _iso(f.last_at), "at_label": clock.short(f.last_at)},
+        "intake_labels": intake_labels(c), "counselor": c.counselor.display_name if c.counselor else None,
+        "counselor_id": c.counselor_id, "organization": c.organization.slug,
+        "organization_name": c.organization.name,
+    }
+
+
+def message(m: Any, status: str | None, clock: Clock) -> dict[str, Any]:
+    return {"id": m.id, "direction": m.direction, "sender": m.sender, "kind": m.kind, "text": m.text,
+            "status": status, "created_at": m.created_at.isoformat(), "time_label": clock.time(m.created_at),
+            "date_label": clock.date(m.created_at), "risk": m.risk_level, "cues": list(m.risk_cues or []),
+            "by": m.staff.display_name if m.sender == "counselor" and m.staff else None}
+
+
+def note(n: Note, clock: Clock) -> dict[str, Any]:
+    return {"id": n.id, "text": n.text, "by": n.staff.display_name, "kind": n.kind,
+            "created_at": n.created_at.isoformat(), "at_label": clock.short(n.created_at)}
+
+
+def transfer(t: Transfer, clock: Clock) -> dict[str, Any]:
+    return {"id": t.id, "consultation_id": t.consultation_id,
+            "from": t.from_staff.display_name if t.from_staff else None,
+            "to": t.to_staff.display_name if t.to_staff else None, "to_id": t.to_staff_id,
+            "note": t.note, "at_label": clock.short(t.created_at), "seen": t.seen_at is not None}
+
+
+def routing_reason(c: Consultation) -> str | None:
+    """Why the consultation is in this queue, once routing records it (issue 10); None until then."""
+    reason = getattr(c, "routing_reason", None)
+    return str(reason) if reason else None
+
+
+def permissions(staff: Staff, c: Consultation, *, may_see: bool, may_supervise: bool) -> dict[str, bool]:
+    """What the page offers; the server checks each again when it is used."""
+    mine = c.state == "active" and c.counselor_id == staff.id
+    return {
+        "claim": may_see and c.state == "waiting",
+        "reply": mine, "transfer": mine,
+        "close": c.state != "closed" and may_see and (mine or staff.role != "counselor"),
+        "note": c.state != "closed" and may_see,
+        "reopen": c.state == "closed" and may_see and (c.closed_by_id == staff.id or c.counselor_id == staff.id
+                                                       or staff.role != "counselor"),
+        "supervise": may_supervise and c.state != "closed",
+        "take_over": may_supervise and c.state in ("waiting", "active") and c.counselor_id != staff.id,
+        "label": may_see,
+    }
+
+
+def detail(db: Session, c: Consultation, now: datetime, *, clock: Clock | None = None,
+           staff: Staff | None = None, may_see: bool = True, may_supervise: bool = False) -> dict[str, Any]:
+    """Everything the middle and right panes show of one consultation."""
+    clock = clock or Clock(now, "Asia/Tokyo")
     out = summary(db, c, now)
-    out["messages"] = [
-        {"id": m.id, "direction": m.direction, "sender": m.sender, "kind": m.kind, "text": m.text,
-         "status": status, "created_at": m.created_at.isoformat(), "risk": m.risk_level,
-         "cues": list(m.risk_cues or [])}
-        for m, status in message_repo.with_delivery(db, c.id)
-    ]
-    out["notes"] = [{"id": n.id, "text": n.text, "by": n.staff.display_name, "created_at": n.created_at.isoformat()}
-                    for n in db.scalars(select(Note).where(Note.consultation_id == c.id).order_by(Note.id))]
-    out["earlier"] = [{"id": e.id, "state": e.state, "created_at": e.created_at.isoformat(),
-                       "disposition": e.disposition}
-                      for e in db.scalars(select(Consultation).where(Consultation.client_id == c.client_id,
-                                                                     Consultation.id != c.id)
-                                          .order_by(Consultation.id))]
+    out["state_label"] = STATE_LABELS.get(c.state, "")
+    out["waiting_since"] = _iso(c.queued_at or c.created_at) if c.state == "waiting" else None
+    out["messages"] = [message(m, status, clock) for m, status in message_repo.with_delivery(db, c.id)]
+    out["notes"] = [note(n, clock) for n in workspace_repo.notes(db, c.id)]
+    out["earlier"] = [{"id": e.id, "state": e.state, "state_label": STATE_LABELS.get(e.state, ""),
+                       "created_at": e.created_at.isoformat(), "date_label": clock.date(e.created_at),
+                       "disposition": e.disposition, "disposition_label": DISPOSITIONS.get(e.disposition or "", ""),
+                       "referral_label": REFERRALS.get(e.referral or "", "")}
+                      for e in workspace_repo.earlier(db, c)]
+    out["transfers"] = [transfer(t, clock) for t in workspace_repo.transfers(db, c.id)]
+    out["labels"] = label_repo.ids_on(db, c.id)
+    out["label_options"] = [{"id": lab.id, "name": lab.name}
+                            for lab in label_repo.for_organization(db, c.organization_id)]
+    out["milestones"] = [{"kind": m.kind, "label": stats_labels.MILESTONE_LABELS.get(m.kind, m.kind),
+                          "next_step": stats_labels.NEXT_STEP_LABELS.get(m.next_step or "", ""),
+                          "occurred_on": m.occurred_on.isoformat()}
+                         for m in milestone_repo.for_client(db, c.client_id)]
+    out["routing_reason"] = routing_reason(c)
+    out["organization_name"] = c.organization.name
+    out["claimed_at_label"] = clock.full(c.claimed_at)
+    out["closed"] = None if c.state != "closed" else {
+        "at_label": clock.full(c.closed_at), "reason": c.close_reason,
+        "disposition": c.disposition, "disposition_label": DISPOSITIONS.get(c.disposition or "", "—"),
+        "referral": c.referral, "referral_label": REFERRALS.get(c.referral or "", "")}
+    out["last_message_id"] = out["messages"][-1]["id"] if out["messages"] else 0
+    if staff is not None:
+        out["can"] = permissions(staff, c, may_see=may_see, may_supervise=may_supervise)
     return out
