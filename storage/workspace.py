@@ -45,14 +45,17 @@ class Facts:
     returning: bool = False
 
 
-def preload(session: Session, consultations: Iterable[Consultation]) -> None:
+def preload(session: Session, consultations: Iterable[Consultation]) -> list[object]:
     """Load the clients, counselors and organizations of many consultations in three queries: their
-    relationships then come from the session's identity map instead of one query each."""
+    relationships then come from the session's identity map instead of one query each. Keep the returned
+    list while using them (the identity map holds objects only as long as something else does)."""
     rows = list(consultations)
+    loaded: list[object] = []
     for model, ids in ((Client, {c.client_id for c in rows}), (Staff, {c.counselor_id for c in rows} - {None}),
                        (Organization, {c.organization_id for c in rows})):
         if ids:
-            list(session.scalars(select(model).where(model.id.in_(ids))))
+            loaded.extend(session.scalars(select(model).where(model.id.in_(ids))))
+    return loaded
 
 
 def facts(session: Session, consultations: list[Consultation], staff_id: int) -> dict[int, Facts]:

@@ -514,3 +514,19 @@ def test_disabling_a_counselor_returns_their_chats_to_the_queue_and_tells_the_us
     data = stream(client, colleague)
     assert [c["id"] for c in data["lists"]["queue"]] == [cid]
     assert [a["id"] for a in data["alerts"]] == [cid]  # at risk: everyone is alerted again
+
+
+def test_a_live_chat_shows_since_when_the_user_waits_for_an_answer(client, user, make_staff, clock):
+    auth = make_staff()
+    finish_intake(user)
+    cid = only_id(client, auth)
+    client.post(f"/api/v1/consultations/{cid}/claim", headers=auth)
+    client.post(f"/api/v1/consultations/{cid}/messages", headers=auth, json={"text": "こんばんは"})
+    assert stream(client, auth)["lists"]["mine"][0]["reply_waiting_since"] is None
+    clock.advance(minutes=3)
+    user.says("聞いてもらえますか")
+    [row] = stream(client, auth)["lists"]["mine"]
+    assert row["reply_waiting_since"] == clock().isoformat()
+    clock.advance(minutes=1)
+    client.post(f"/api/v1/consultations/{cid}/messages", headers=auth, json={"text": "はい、聞いています"})
+    assert stream(client, auth)["lists"]["mine"][0]["reply_waiting_since"] is None

@@ -142,7 +142,9 @@ def crisis_alerts(u: Unit) -> Response:
 
 def alert_items(u: Unit) -> list[dict[str, Any]]:
     alerts.realert_due(u.db, u.now)
-    return [views.alert(u.db, c, u.now) for c in alerts.pending(u.db) if may_see(u.staff, c)]
+    pending = [c for c in alerts.pending(u.db) if may_see(u.staff, c)]
+    loaded = workspace_repo.preload(u.db, pending)  # noqa: F841  (held while the items are built)
+    return [views.alert(u.db, c, u.now) for c in pending]
 
 
 # --- one consultation ------------------------------------------------------------------------------

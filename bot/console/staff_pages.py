@@ -31,11 +31,10 @@ def _admin(staff: Staff) -> None:
         abort(403)
 
 
-def _page(db: Session, staff: Staff, *, errors: dict[str, str] | None = None, form: dict | None = None,
+def _page(db: Session, staff: Staff, now: Any, *, errors: dict[str, str] | None = None, form: dict | None = None,
           row_errors: dict[int, dict[str, str]] | None = None, flash: str | None = None, status: int = 200):  # noqa: ANN202
     people = staff_repo.everyone(db)
     orgs = list(db.scalars(select(Organization).order_by(Organization.name)))
-    now = services().clock()
     live_tokens = dict(db.execute(select(ApiToken.staff_id, func.count()).where(ApiToken.revoked_at.is_(None),
                                                                                 ApiToken.expires_at > now)
                                   .group_by(ApiToken.staff_id)).all())
@@ -55,7 +54,7 @@ def _organization(db: Session, slug: str) -> Organization | None:
 @page_unit
 def staff_list(db: Session, staff: Staff, now: Any):  # noqa: ANN201
     _admin(staff)
-    return _page(db, staff)
+    return _page(db, staff, now)
 
 
 @bp.post("/staff")
@@ -73,7 +72,7 @@ def staff_add(db: Session, staff: Staff, now: Any):  # noqa: ANN201
         errors |= password_errors(body.password, body.password_again)
     if errors or body is None or org is None:
         form = {k: v for k, v in request.form.items() if "password" not in k}
-        return _page(db, staff, errors=errors, form=form, status=400)
+        return _page(db, staff, now, errors=errors, form=form, status=400)
     member = staff_repo.create(db, body.login, body.password, body.role, org, now, body.display_name)
     member.max_active = body.max_active
     audit.record(db, staff.id, "staff_add", now, detail=f"{member.login} {member.role} {org.slug}",
@@ -101,7 +100,7 @@ def staff_edit(db: Session, staff: Staff, now: Any, sid: int):  # noqa: ANN201
     if body is not None and member.id == staff.id and body.role != "admin":
         errors["role"] = texts.NOT_YOURSELF  # an admin cannot lock themselves out of this page
     if errors or body is None or org is None:
-        return _page(db, staff, row_errors={sid: errors}, status=400)
+        return _page(db, staff, now, row_errors={sid: errors}, status=400)
     before = f"{member.role} {member.organization.slug} {member.max_active}"
     member.display_name, member.role, member.organization_id = body.display_name, body.role, org.id
     member.max_active = body.max_active
@@ -117,7 +116,7 @@ def staff_disable(db: Session, staff: Staff, now: Any, sid: int):  # noqa: ANN20
     to the queue (the users are told a counselor is changing; chats at risk alert again)."""
     member = _member(db, staff, sid)
     if member.id == staff.id:
-        return _page(db, staff, row_errors={sid: {"disable": texts.NOT_YOURSELF}}, status=400)
+        return _page(db, staff, now, row_errors={sid: {"disable": texts.NOT_YOURSELF}}, status=400)
     staff_repo.disable(db, member, now)
     released = handoff.release_all(db, member, now)
     audit.record(db, staff.id, "staff_disable", now, ip=request.remote_addr,
@@ -125,7 +124,7 @@ def staff_disable(db: Session, staff: Staff, now: Any, sid: int):  # noqa: ANN20
     flash = f"{member.display_name}さんを停止しました。ログインは直ちに終了しました。"
     if released:
         flash += f"担当中だった{len(released)}件は待機に戻しました。"
-    return _page(db, staff, flash=flash)
+    return _page(db, staff, now, flash=flash)
 
 
 @bp.post("/staff/<int:sid>/enable")
@@ -146,7 +145,7 @@ def staff_password(db: Session, staff: Staff, now: Any, sid: int):  # noqa: ANN2
     if body is not None:
         errors = password_errors(body.password, body.password_again)
     if errors or body is None:
-        return _page(db, staff, row_errors={sid: errors}, status=400)
+        return _page(db, staff, now, row_errors={sid: errors}, status=400)
     staff_repo.set_password(db, member, body.password, now)
     audit.record(db, staff.id, "staff_password", now, detail=member.login, ip=request.remote_addr)
     return redirect(url_for("console.staff_list", done="password"))

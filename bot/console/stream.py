@@ -41,7 +41,7 @@ def lists(u: Any) -> dict[str, Any]:
     mine = my_chats(db, staff)
     watch = supervised(db, staff)
     everything = {c.id: c for c in [*queue, *mine, *watch]}
-    workspace_repo.preload(db, everything.values())
+    loaded = workspace_repo.preload(db, everything.values())  # noqa: F841  (held while the rows are built)
     facts = workspace_repo.facts(db, list(everything.values()), staff.id)
 
     def rows(cs: list[Consultation]) -> list[dict[str, Any]]:

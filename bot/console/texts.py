@@ -70,6 +70,8 @@ def validation_messages(errors: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         kind = e.get("type", "")
         if kind == "value_error" and "control" in str(ctx.get("error", "")):
             template = CONTROL_CHARACTERS
+        elif kind == "string_too_short" and int(ctx.get("min_length", 1)) > 1:
+            template = "{field}は{min_length}文字以上にしてください。"
         else:
             template = _BY_TYPE.get(kind, INVALID)
         try:

@@ -107,6 +107,7 @@ def item(c: Consultation, f: workspace_repo.Facts, clock: Clock) -> dict[str, An
         "about_other": c.risk_about_other, "training": c.is_training, "returning": f.returning,
         "waiting_since": _iso(c.queued_at or c.created_at) if c.state == "waiting" else None,
         "claimed_at": _iso(c.claimed_at), "unread": f.unread, "labels": f.label_ids,
+        "reply_waiting_since": _iso(reply_waiting_since(c)),
         "last": None if f.last_at is None else {
             "sender": f.last_sender, "text": f.last_text if f.last_text is not None else f"（{f.last_kind}）",
             "at": _iso(f.last_at), "at_label": clock.short(f.last_at)},
@@ -114,6 +115,14 @@ def item(c: Consultation, f: workspace_repo.Facts, clock: Clock) -> dict[str, An
         "counselor_id": c.counselor_id, "organization": c.organization.slug,
         "organization_name": c.organization.name,
     }
+
+
+def reply_waiting_since(c: Consultation) -> datetime | None:
+    """In a live chat, since when the user's last message waits for the counselor's answer (None: answered)."""
+    if c.state != "active" or c.last_user_message_at is None:
+        return None
+    answered = c.last_counselor_message_at
+    return c.last_user_message_at if answered is None or answered < c.last_user_message_at else None
 
 
 def message(m: Any, status: str | None, clock: Clock) -> dict[str, Any]:

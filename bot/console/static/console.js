@@ -154,7 +154,8 @@ const Console = (() => {
       head.append(el("span", {class: "time"}, c.last ? c.last.at_label : ""));
       a.append(head, preview(c));
       const meta = el("div", {class: "meta"});
-      if (c.state === "waiting") meta.append(el("span", {class: "wait", "data-since": c.waiting_since}, "待ち " + waited(c.waiting_since)));
+      if (c.state === "waiting") meta.append(el("span", {class: "wait", "data-since": c.waiting_since, "data-label": "待ち"}, "待ち " + waited(c.waiting_since)));
+      if (c.reply_waiting_since) meta.append(el("span", {class: "wait reply-wait", "data-since": c.reply_waiting_since, "data-label": "返信待ち"}, "返信待ち " + waited(c.reply_waiting_since)));
       if (list === "watch") meta.append(el("span", {}, `${c.state_label}${c.counselor ? "・" + c.counselor : ""}・${c.organization_name}`));
       labelChips(c, meta);
       a.append(meta);
@@ -166,7 +167,7 @@ const Console = (() => {
       const td = el("td");
       const a = el("a", {href: "/console/c/" + c.id, class: "open", "data-id": c.id, "data-list": "queue"});
       const head = el("div", {class: "row-head"}); badges(c, head);
-      head.append(el("span", {class: "wait", "data-since": c.waiting_since}, "待ち " + waited(c.waiting_since)));
+      head.append(el("span", {class: "wait", "data-since": c.waiting_since, "data-label": "待ち"}, "待ち " + waited(c.waiting_since)));
       a.append(head);
       const i = c.intake_labels;
       a.append(el("div", {class: "intake-line"}, `${i.who}・${i.age_band}・${i.area}・${i.concern}`));
@@ -179,6 +180,7 @@ const Console = (() => {
     function renderLists() {
       const L = S.lists;
       if (!L) return;
+      performance.mark("tsunagu:lists-start");
       S.labelNames = Object.fromEntries(L.labels.map(l => [l.id, l.name]));
       const filter = $("#label-filter"), chosen = filter.value;
       filter.replaceChildren(el("option", {value: ""}, "すべてのラベル"),
@@ -194,9 +196,10 @@ const Console = (() => {
         watch.replaceChildren(...L.watch.filter(matches).map(c => listItem(c, "watch")));
         $("#watch-count").textContent = `${L.watch.length}件`;
       }
+      performance.measure("tsunagu:lists", "tsunagu:lists-start");  // (bench/workspace_bench.py reads these)
     }
     function tickWaits() {
-      document.querySelectorAll(".wait[data-since]").forEach(w => { w.textContent = "待ち " + waited(w.dataset.since); });
+      document.querySelectorAll(".wait[data-since]").forEach(w => { w.textContent = `${w.dataset.label} ${waited(w.dataset.since)}`; });
     }
     $("#list-search").addEventListener("input", renderLists);
     $("#label-filter").addEventListener("change", renderLists);
@@ -219,6 +222,7 @@ const Console = (() => {
     async function poll() {
       if (polling) return;
       polling = true;
+      performance.mark("tsunagu:poll-start");
       try {
         const q = new URLSearchParams({v: S.version});
         if (S.open) { q.set("chat", S.open); q.set("after", S.after); q.set("notes_after", S.notesAfter); }
@@ -237,8 +241,10 @@ const Console = (() => {
         transfersIn(data.transfers_in);
         titleState.unread = data.unread_total; setTitle();
         if (data.chat && data.chat.id === S.open) await applyChat(data.chat);
+        performance.measure("tsunagu:poll", "tsunagu:poll-start");
       } catch (e) { /* the next poll tries again */ }
       polling = false;
+      if (performance.getEntriesByType("measure").length > 500) performance.clearMeasures();
     }
     function loop() { poll().finally(() => setTimeout(loop, pollMs)); }
 
@@ -310,6 +316,7 @@ const Console = (() => {
       }
       if (S.open !== cid) return;  // switched meanwhile
       const keep = !scroll && !S.stick ? $("#messages").scrollTop : null;
+      const wasMine = S.detail && S.detail.id === c.id && S.detail.can && S.detail.can.reply;
       S.detail = c; S.stamp = c.stamp;
       $("#chat-empty").hidden = true; $("#chat-body").hidden = false; $("#info").hidden = false;
       $("#title").textContent = `${c.pseudonym}（${c.state_label}）`;
@@ -324,6 +331,10 @@ const Console = (() => {
       renderInfo(c);
       renderControls(c);
       if (keep === null) toBottom(); else ol.scrollTop = keep;
+      if (wasMine && !(c.can && c.can.reply) && c.state === "active") {
+        const status = $("#chat-status"); status.hidden = false;
+        status.textContent = `この相談はいま${c.counselor}さんが担当しています。`;
+      }
       $("#chat").dataset.loaded = String(c.id);  // (tests wait for this: the pane shows this chat)
       markRead(c.messages);
     }
@@ -612,6 +623,11 @@ const Console = (() => {
   }
 
   function init() {
+    // A form that does something hard to undo asks first (data-confirm: the question).
+    document.addEventListener("submit", ev => {
+      const question = ev.target.dataset && ev.target.dataset.confirm;
+      if (question && !window.confirm(question)) ev.preventDefault();
+    });
     const root = document.querySelector("#workspace");
     if (root) workspace(root); else alerts();
   }
