@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_stats import add_stats_command
 
     add_stats_command(sub)
+    from bot.cli_richmenu import add_richmenu_command
+
+    add_richmenu_command(sub)
     return parser
 
 

@@ -57,6 +57,12 @@ class Settings:
     login_backoff_max_seconds: int = 60
     login_address_limit: int = 30  # failed logins per address per 15 minutes before that address waits
     line_emulator_webhook_url: str = ""
+    # --- evening clock and LINE-native touches (issue 10)
+    closing_notice_minutes: int = 15  # the closing notice to everyone waiting, this long before the end
+    idle_chat_minutes: int = 20  # an active chat whose user is silent this long prompts the counselor
+    line_mark_as_read: str = "token"  # token: mark the user's messages read by their token; chat: by user ID; off
+    line_data_api_base_url: str = ""  # LINE's blob host (rich menu images); empty: derived from LINE_API_BASE_URL
+    richmenu_font: str = ""  # a font with Japanese glyphs for the rich menu image; empty: look in the usual places
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def hours(self) -> ServiceHours:
@@ -97,6 +103,11 @@ _ENV = {
     "LOGIN_BACKOFF_MAX_SECONDS": "login_backoff_max_seconds",
     "LOGIN_ADDRESS_LIMIT": "login_address_limit",
     "LINE_EMULATOR_WEBHOOK_URL": "line_emulator_webhook_url",
+    "CLOSING_NOTICE_MINUTES": "closing_notice_minutes",
+    "IDLE_CHAT_MINUTES": "idle_chat_minutes",
+    "LINE_MARK_AS_READ": "line_mark_as_read",
+    "LINE_DATA_API_BASE_URL": "line_data_api_base_url",
+    "RICHMENU_FONT": "richmenu_font",
 }
 _MAY_BE_ZERO = {"trusted_proxies"}
 SECRET_KEY_MIN = 32
@@ -193,7 +204,26 @@ def check(s: Settings, *, require_line: bool = True) -> list[str]:
         problems.append("EVENT_WORKERS must be between 1 and 64")
     if s.outbox_mode not in ("thread", "inline", "off"):
         problems.append("OUTBOX_MODE must be thread, inline or off")
+    if s.line_mark_as_read not in ("token", "chat", "off"):
+        problems.append("LINE_MARK_AS_READ must be token, chat or off")
+    if s.line_data_api_base_url and not s.line_data_api_base_url.startswith(("http://", "https://")):
+        problems.append("LINE_DATA_API_BASE_URL must start with http:// or https://")
+    if s.closing_notice_minutes > 180:
+        problems.append("CLOSING_NOTICE_MINUTES: at most 180 (the notice goes out this long before closing)")
     return problems
+
+
+REAL_DATA_API = "https://api-data.line.me"
+
+
+def data_api_url(s: Settings) -> str:
+    """LINE's blob host (rich menu images): the setting, else api-data.line.me beside the real API, else
+    the emulator's `/blob` beside any other API address (tests, the demo)."""
+    if s.line_data_api_base_url:
+        return s.line_data_api_base_url.rstrip("/")
+    if talks_to_real_line(s.line_api_base_url):
+        return REAL_DATA_API
+    return s.line_api_base_url.rstrip("/") + "/blob"
 
 
 def talks_to_real_line(url: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot.evening_jobs import JOBS as EVENING_JOBS
 from bot.services import Services
 from flows import consultation as domain
 from handlers.process import sweep_stale
@@ -24,8 +25,11 @@ def send_outbox(svc: Services) -> int:
     return svc.outbox.send_due()
 
 
+STALE_AFTER_SECONDS = 15  # an event is handled within milliseconds of being stored: 15 s means trouble
+
+
 def reprocess_stale_inbox(svc: Services) -> int:
-    return sweep_stale(svc.sessions, svc.policy, svc.clock)
+    return sweep_stale(svc.sessions, svc.policy, svc.clock, older_than_seconds=STALE_AFTER_SECONDS)
 
 
 BATCH = 200  # rows per transaction in a sweep; a sweep goes on until a batch comes back short
@@ -79,12 +83,17 @@ def purge_security_records(svc: Services) -> int:
 JOBS = {
     # name: (function, seconds between runs)
     "send_outbox": (send_outbox, 5),
-    "reprocess_stale_inbox": (reprocess_stale_inbox, 60),
+    # After a crash, what was stored but not handled (a crisis text among it, perhaps) goes on within
+    # seconds; the sweep's claim keeps it from being handled twice beside a live worker.
+    "reprocess_stale_inbox": (reprocess_stale_inbox, 5),
     "expire_intakes": (expire_intakes, 60),
     "waiting_updates": (waiting_updates, 60),
     "purge_old_text": (purge_old_text, 6 * 3600),
     "purge_security_records": (purge_security_records, 3600),
+    **EVENING_JOBS,  # the evening clock (issue 10): opening, closing notice, close, idle chats, dead letters
 }
+
+RUN_AT_START = ("send_outbox", "reprocess_stale_inbox")  # a scheduler that just took over catches up first
 
 
 def run_all(svc: Services) -> dict[str, int]:

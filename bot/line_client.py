@@ -17,7 +17,10 @@ import urllib3
 from linebot.v3.messaging import (
     ApiClient,
     ApiException,
+    ChatReference,
     Configuration,
+    MarkMessagesAsReadByTokenRequest,
+    MarkMessagesAsReadRequest,
     MessagingApi,
     PushMessageRequest,
     ReplyMessageRequest,
@@ -81,6 +84,16 @@ class LineGateway:
     def show_loading(self, user_id: str, seconds: int = 20) -> SendResult:
         return self._call(lambda: self._api.show_loading_animation(
             ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=seconds), _request_timeout=self._timeout))
+
+    def mark_read(self, mark_as_read_token: str) -> SendResult:
+        """The user's messages up to the one this token came with show as read (any channel)."""
+        return self._call(lambda: self._api.mark_messages_as_read_by_token(
+            MarkMessagesAsReadByTokenRequest(mark_as_read_token=mark_as_read_token), _request_timeout=self._timeout))
+
+    def mark_read_by_user(self, user_id: str) -> SendResult:
+        """All of the user's messages show as read (only channels LINE has allowed to use this)."""
+        return self._call(lambda: self._api.mark_messages_as_read(
+            MarkMessagesAsReadRequest(chat=ChatReference(user_id=user_id)), _request_timeout=self._timeout))
 
     def leave(self, source_type: str, source_id: str) -> SendResult:
         if source_type == "group":

@@ -23,16 +23,17 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.util import undefined
 from sqlalchemy import Connection, Engine, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.jobs import JOBS
+from bot.jobs import JOBS, RUN_AT_START
 from bot.services import Services
 from storage.models import SchedulerLease
 
@@ -196,8 +197,10 @@ def build_scheduler(svc: Services, *, blocking: bool = False,
                     allowed: Callable[[], bool] = lambda: True) -> BackgroundScheduler | BlockingScheduler:
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+    now = datetime.now(UTC)  # APScheduler's own clock (when to run), not the domain's
     for name, (fn, seconds) in jobs.items():
-        scheduler.add_job(_safe(name, fn, svc, allowed), "interval", seconds=seconds, id=name, name=name)
+        scheduler.add_job(_safe(name, fn, svc, allowed), "interval", seconds=seconds, id=name, name=name,
+                          next_run_time=now if name in RUN_AT_START else undefined)
     return scheduler
 
 

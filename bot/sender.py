@@ -58,6 +58,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import line_client as lc
 from storage import outbox as outbox_repo
+from storage.db import serialize_all
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -149,12 +150,25 @@ class OutboxSender:
         if self._paused_until is not None and now < self._paused_until:
             return []
         with self.sessions.begin() as session:
-            rows = outbox_repo.claim_due(session, now, LEASE, limit=limit, give_up_after=GIVE_UP_AFTER, ids=ids)
-            if not rows:
-                return []
-            jobs = [self._plan(row, now) for row in rows]
-            outbox_repo.mark_reply_attempts(
-                session, {j.row.id: now + j.lease for j in jobs if j.action == "reply"}, rows[0].claim_token)
+            serialize_all(session, [])
+            return self._claim_in(session, now, limit, ids)
+
+    def claim_within(self, session: Session, ids: Sequence[int], now: datetime) -> list[Job]:
+        """Lease the rows an event's transaction has just written, in that same transaction: the lease
+        commits with the rows (one commit fewer per event), and the worker sends them right after.
+        The usual rules hold: a user's earlier unsent row holds a new one back, and a paused sender
+        (LINE's `Retry-After`) claims nothing, leaving the rows to the sweep."""
+        if not ids or (self._paused_until is not None and now < self._paused_until):
+            return []
+        return self._claim_in(session, now, len(ids), ids)
+
+    def _claim_in(self, session: Session, now: datetime, limit: int, ids: Sequence[int] | None) -> list[Job]:
+        rows = outbox_repo.claim_due(session, now, LEASE, limit=limit, give_up_after=GIVE_UP_AFTER, ids=ids)
+        if not rows:
+            return []
+        jobs = [self._plan(row, now) for row in rows]
+        outbox_repo.mark_reply_attempts(
+            session, {j.row.id: now + j.lease for j in jobs if j.action == "reply"}, rows[0].claim_token)
         return jobs
 
     @staticmethod
@@ -231,6 +245,7 @@ class OutboxSender:
                 id=row.id, claim_token=row.claim_token, status=status, via=o.via, last_error=error,
                 next_attempt_at=next_at, sent_at=sent_at, reply_attempted=reply_unknown, drop_token=o.drop_token))
         with self.sessions.begin() as session:
+            serialize_all(session, [])
             outbox_repo.settle(session, settlements)
         if sent:
             log.info("outbox: %s sent, %s to retry, %s failed", sent, retried, failed)
@@ -250,6 +265,7 @@ class OutboxSender:
     def give_up_expired(self) -> int:
         now = self.clock()
         with self.sessions.begin() as session:
+            serialize_all(session, [])
             count = outbox_repo.give_up_expired(session, now, GIVE_UP_AFTER)
         if count:
             log.error("outbox: %s row(s) given up unsent after %s", count, GIVE_UP_AFTER)
@@ -268,6 +284,16 @@ class OutboxSender:
                 sent += self.settle(self.deliver_all(jobs))
                 handled += len(jobs)
             return sent
+
+    def finish(self, jobs: Sequence[Job], ids: Sequence[int] = ()) -> int:
+        """Send rows claimed by `claim_within` (concurrently), settle them in one transaction, then any
+        of `ids` that were held back behind them. Returns how many were settled as sent."""
+        sent = 0
+        with self.busy():
+            if jobs:
+                sent = self.settle(self.deliver_all(jobs))
+        rest = [i for i in ids if i not in {j.row.id for j in jobs}]
+        return sent + (self.send_ids(rest) if rest else 0)
 
     def send_ids(self, ids: Sequence[int]) -> int:
         """Send these rows now, if due, in the caller's thread (right after the commit that wrote them,

@@ -19,10 +19,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import webhook_input
 from bot.services import services
-from bot.workers import after_commit
+from bot.workers import after_commit, claim_of
 from handlers.context import Processed
-from handlers.process import describe_error, process_event
+from handlers.process import describe_error, is_crisis_text, process_event
 from storage import inbox
+from storage.db import serialize_all
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -37,6 +38,7 @@ def callback() -> Response:
     keyed = [(event_key(e), e) for e in events]
     try:
         with svc.sessions.begin() as session:
+            serialize_all(session, [], urgent=True)  # a writer, and LINE is waiting: first in line (SQLite)
             stored = inbox.store_batch(session, keyed, svc.clock())
     except SQLAlchemyError as exc:  # not stored: LINE redelivers on a 5xx, so nothing is lost
         log.error("webhook: %d events not stored: %s", len(events), describe_error(exc))
@@ -48,10 +50,11 @@ def callback() -> Response:
 
     if svc.events is not None:
         for inbox_id, event in todo:
-            svc.events.submit(inbox.user_of(event), inbox_id, event)
+            svc.events.submit(inbox.user_of(event), inbox_id, event, urgent=is_crisis_text(event))
         return Response("OK", status=200, mimetype="text/plain")
 
-    done = [process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event) for inbox_id, event in todo]
+    done = [process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event, claim=claim_of(svc))
+            for inbox_id, event in todo]
     response = Response("OK", status=200, mimetype="text/plain")
     response.call_on_close(lambda: _after_inline(svc, done))
     return response

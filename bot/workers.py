@@ -17,18 +17,20 @@ from collections.abc import Callable
 from typing import Any
 
 from handlers.context import Processed
-from handlers.process import describe_error, process_event
+from handlers.process import describe_error, process_batch, process_event
 
 log = logging.getLogger(__name__)
 _STOP = None
+EVENT_BATCH = 32  # events one worker handles in one transaction, at most (only when they have piled up)
 
 
 def after_commit(svc, processed: Processed) -> None:  # noqa: ANN001
-    """Send what the event wrote to the outbox (unless another process does all sending), then leave
-    any group or room. Never raises: the rows are durable and the sweeps retry."""
+    """Send what the events wrote to the outbox (unless another process does all sending): the rows
+    leased in their transaction at once, concurrently; then leave any group or room. Never raises:
+    the rows are durable and the sweeps retry."""
     try:
         if processed.outbox_ids and svc.settings.outbox_mode != "off":
-            svc.outbox.send_ids(processed.outbox_ids)
+            svc.outbox.finish(processed.jobs, processed.outbox_ids)
         for source_type, chat_id in processed.leave:
             result = svc.gateway.leave(source_type, chat_id)
             log.info("left a %s (%s)", source_type, result.outcome)
@@ -36,23 +38,56 @@ def after_commit(svc, processed: Processed) -> None:  # noqa: ANN001
         log.error("after-commit work failed: %s", describe_error(exc))
 
 
+def claim_of(svc):  # noqa: ANN001, ANN201
+    """The in-transaction claim of fresh replies, for the event workers. Not when a separate process
+    does all the sending ("off"), nor under "inline" (tests): there the sends run in the response's
+    close hook, which a test server may skip (werkzeug's, when the client resets the connection), and
+    a row leased but never sent would wait out its lease on a test's frozen clock; unleased rows are
+    picked up by the next send instead."""
+    return svc.outbox.claim_within if svc.settings.outbox_mode == "thread" else None
+
+
 def handle(svc, inbox_id: int, event: dict) -> Processed:  # noqa: ANN001
     """One event, start to finish: process it in its own transaction, then send its replies."""
-    processed = process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event)
+    processed = process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event, claim=claim_of(svc))
+    after_commit(svc, processed)
+    return processed
+
+
+def handle_urgent(svc, inbox_id: int, event: dict) -> Processed:  # noqa: ANN001
+    """A crisis text, on the crisis lane: first in SQLite's write turns, its contacts sent at once."""
+    processed = process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event, claim=claim_of(svc),
+                              urgent=True)
+    after_commit(svc, processed)
+    return processed
+
+
+def handle_batch(svc, items: list[tuple[int, dict]]) -> Processed:  # noqa: ANN001
+    """Events waiting in one worker's queue, handled in one transaction, their replies sent together."""
+    processed = process_batch(svc.sessions, svc.policy, svc.clock, items, claim=claim_of(svc))
     after_commit(svc, processed)
     return processed
 
 
 class EventWorkers:
     """`size` threads, one queue each. `submit` never blocks and never polls: a worker wakes the
-    moment an id lands in its queue."""
+    moment an id lands in its queue.
 
-    def __init__(self, work: Callable[..., object], size: int) -> None:
+    With `batch` > 1 a worker takes what has piled up in its queue (at most `batch` items, in order)
+    and calls `work` once with the list of their argument tuples: under a burst, one transaction and
+    one round of sends serve many events; when idle, a batch is a single event and nothing waits."""
+
+    def __init__(self, work: Callable[..., object], size: int, *, batch: int = 1,
+                 urgent_work: Callable[..., object] | None = None) -> None:
         if size < 1:
             raise ValueError("at least one event worker")
         self.work = work
+        self.urgent_work = urgent_work or (lambda *args: self.work([args]) if self.batch > 1 else self.work(*args))
         self.size = size
+        self.batch = max(1, batch)
         self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(size)]
+        # The crisis lane: a text that needs emergency contacts does not wait behind a burst.
+        self._lane: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._pending = 0
         self._idle = threading.Condition()
@@ -64,16 +99,21 @@ class EventWorkers:
             t = threading.Thread(target=self._run, args=(q,), name=f"event-worker-{n}", daemon=True)
             t.start()
             self._threads.append(t)
+        t = threading.Thread(target=self._run, args=(self._lane, True), name="event-crisis-lane", daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def shard(self, line_user_id: str | None) -> int:
         """The same user always lands on the same worker (order kept); events without a user on 0."""
         return zlib.crc32(line_user_id.encode()) % self.size if line_user_id else 0
 
-    def submit(self, line_user_id: str | None, *args: Any) -> None:
-        """Queue `work(*args)` on the user's worker."""
+    def submit(self, line_user_id: str | None, *args: Any, urgent: bool = False) -> None:
+        """Queue `work(*args)` on the user's worker; `urgent` (a crisis text) on the crisis lane, which
+        handles it at once, ahead of everything queued. The user's lock still keeps it from running
+        beside another of their events; it may overtake that user's earlier, ordinary ones: safety first."""
         with self._idle:
             self._pending += 1
-        self._queues[self.shard(line_user_id)].put(args)
+        (self._lane if urgent else self._queues[self.shard(line_user_id)]).put(args)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every submitted event has been handled (used by tests and at shutdown)."""
@@ -81,22 +121,36 @@ class EventWorkers:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def stop(self, timeout: float = 15.0) -> None:
-        for q in self._queues:
+        for q in [*self._queues, self._lane]:
             q.put(_STOP)
         for t in self._threads:
             t.join(timeout=timeout)
         self._threads = []
 
-    def _run(self, q: queue.SimpleQueue) -> None:
+    def _run(self, q: queue.SimpleQueue, lane: bool = False) -> None:
         while True:
-            item = q.get()
-            if item is _STOP:
+            items = [q.get()]
+            while not lane and len(items) < self.batch and items[-1] is not _STOP:
+                try:
+                    items.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            stop = items[-1] is _STOP
+            if stop:
+                items.pop()
+            if items:
+                try:
+                    if lane:
+                        self.urgent_work(*items[0])
+                    elif self.batch > 1:
+                        self.work(items)
+                    else:
+                        self.work(*items[0])
+                except Exception as exc:  # never lose the worker; the events stay "received" for the sweep
+                    log.error("event worker: job failed: %s", describe_error(exc))
+                finally:
+                    with self._idle:
+                        self._pending -= len(items)
+                        self._idle.notify_all()
+            if stop:
                 return
-            try:
-                self.work(*item)
-            except Exception as exc:  # never lose the worker; the event stays "received" for the sweep
-                log.error("event worker: job failed: %s", describe_error(exc))
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()

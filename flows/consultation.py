@@ -20,7 +20,7 @@ from flows.emergency import crisis_bubbles
 from flows.engine import Flow, FlowState
 from flows.hours import ServiceHours
 from flows.intake import ANSWER_FIELDS, INTAKE, summary
-from flows.line_messages import text_message
+from flows.line_messages import postback_quick_replies, text_message
 from flows.triage import Assessment, RiskLevel, assess
 from storage import clients as client_repo
 from storage import consultations as consultation_repo
@@ -33,6 +33,7 @@ RISK_RANK = {"none": 0, "moderate": 1, "high": 2, "imminent": 3}
 CRISIS_PRIORITY = 10
 MODERATE_ESCALATE_AFTER = 3  # this many moderate messages in one consultation count as high
 MODERATE_WINDOW = timedelta(hours=12)  # outside hours, with no consultation: moderate messages this recent
+NOTIFY_ON_OPENING_DATA = "notify=opening"  # the closed-hours reply's quick reply (flows/evening.py)
 
 
 class AtRiskCloseRefused(RuntimeError):
@@ -92,14 +93,14 @@ class Outbound:
             session, self.client, [m for m, _, _ in self.items], self.now,
             consultation_id=consultation_id, reply_token=self.reply.token if self.reply else None,
             reply_token_expires_at=self.reply.expires_at if self.reply else None,
-            priority=self.priority,
+            priority=self.priority, flush=False,
         )
         for row, indexes in rows:
             for i in indexes:
                 _, kind, text = self.items[i]
                 message_repo.add(session, client_id=self.client.id, consultation_id=consultation_id,
                                  direction="out", sender=self.sender, staff_id=self.staff_id, text=text,
-                                 kind=kind, now=self.now, outbox_id=row.id)
+                                 kind=kind, now=self.now, outbox=row)
         self.items.clear()
         return [row for row, _ in rows]
 
@@ -123,6 +124,7 @@ class Turn:
     consultation: Consultation | None
     text: str | None = None
     word: str | None = None  # the command as typed, for the counselor's notice
+    new_client: bool = False  # first contact: nothing earlier to look up
 
 
 def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime,
@@ -133,7 +135,10 @@ def on_follow(session: Session, policy: Policy, line_user_id: str, now: datetime
     friend_repo.record(session, client.id, "follow", now)
     out = Outbound(client, now, reply)
     template = texts.GREETING_AGAIN if returning else texts.GREETING
-    out.say(template.format(hours=policy.hours.label()), kind="greeting")
+    greeting = template.format(hours=policy.hours.label())
+    if not policy.hours.is_open(now):  # every after-hours reply names the exact next opening
+        greeting += "\n" + texts.GREETING_CLOSED_NOW.format(next_opening=policy.hours.describe_next_opening(now))
+    out.say(greeting, kind="greeting")
     out.flush(session)
     return out
 
@@ -152,9 +157,9 @@ def on_unfollow(session: Session, policy: Policy, line_user_id: str, now: dateti
 
 def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now: datetime,
             reply: Reply | None) -> Outbound:
-    client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
+    client, created = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     out = Outbound(client, now, reply)
-    consultation = consultation_repo.open_for_client(session, client.id)
+    consultation = None if created else consultation_repo.open_for_client(session, client.id)
     assessment = assess(text)
     acted_on = _escalate_repeated_moderate(session, client, consultation, assessment, now)
 
@@ -171,7 +176,7 @@ def on_text(session: Session, policy: Policy, line_user_id: str, text: str, now:
     if consultation is not None:
         _flag(consultation, assessment, now)
         _store_incoming(session, client, consultation, text, now, assessment)
-    turn = Turn(session, policy, client, out, now, consultation, text=text)
+    turn = Turn(session, policy, client, out, now, consultation, text=text, new_client=created)
     _run(turn, "text")
     if consultation is None:  # started (or not, outside hours) by the step
         if turn.consultation is not None:
@@ -206,6 +211,10 @@ def on_postback(session: Session, policy: Policy, line_user_id: str, data: str, 
     client, _ = client_repo.get_or_create(session, policy.hash_key, line_user_id, now)
     out = Outbound(client, now, reply)
     fields = dict(part.split("=", 1) for part in data.split("&") if "=" in part)
+    if data == NOTIFY_ON_OPENING_DATA or "menu" in fields:  # the evening clock and the rich menu (issue 10)
+        _on_menu_postback(session, policy, client, fields, out, now)
+        out.flush(session)
+        return out
     answer, cid = fields.get("survey"), fields.get("c", "")
     if answer in texts.SURVEY_LABELS and cid.isdigit():
         c = session.get(Consultation, int(cid))
@@ -215,6 +224,25 @@ def on_postback(session: Session, policy: Policy, line_user_id: str, data: str, 
             out.say(texts.SURVEY_THANKS)
     out.flush(session)
     return out
+
+
+def _on_menu_postback(session: Session, policy: Policy, client: Client, fields: dict[str, str], out: Outbound,
+                      now: datetime) -> None:
+    from flows import evening, menu
+
+    if fields.get("notify") == "opening":
+        evening.ask_to_be_told(session, policy, client, out, now)
+    elif fields.get("menu") == "consult":
+        consultation = consultation_repo.open_for_client(session, client.id)
+        out.consultation = consultation
+        if consultation is not None:
+            out.say(texts.CONSULT_ALREADY_OPEN)
+        elif policy.hours.is_open(now):  # as if they had written: the intake starts
+            out.consultation = _start_intake(session, policy, client, out, now)
+        else:
+            _outside_hours(policy, client, out, now, force=True)
+    else:
+        menu.answer(policy, fields.get("menu", ""), out, now)
 
 
 # --- the lifecycle's actions -------------------------------------------------------------------------
@@ -231,7 +259,7 @@ def _act_start(t: Turn) -> None:
     if not t.policy.hours.is_open(t.now):
         _outside_hours(t.policy, t.client, t.out, t.now, force=bool(t.out.items))
         return
-    t.consultation = _start_intake(t.session, t.policy, t.client, t.out, t.now)
+    t.consultation = _start_intake(t.session, t.policy, t.client, t.out, t.now, new_client=t.new_client)
 
 
 def _act_advance_intake(t: Turn) -> None:
@@ -423,11 +451,12 @@ def _notice(session: Session, consultation: Consultation, text: str, now: dateti
                      direction=direction, sender="system", kind="notice", text=text, now=now)
 
 
-def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime) -> Consultation:
+def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime, *,
+                  new_client: bool = False) -> Consultation:
     org = consultation_repo.ensure_default_organization(session, now)
     consultation = consultation_repo.create(session, client, org, now, state="intake")
     data: dict[str, Any] = {"consented_before": client.consented_at is not None}
-    previous = consultation_repo.latest_completed_intake(session, client.id)
+    previous = None if new_client else consultation_repo.latest_completed_intake(session, client.id)
     if previous is not None and previous.id != consultation.id:
         answers = {f: getattr(previous, f) for f in ANSWER_FIELDS if getattr(previous, f)}
         data["previous"] = answers
@@ -502,9 +531,10 @@ def _outside_hours(policy: Policy, client: Client, out: Outbound, now: datetime,
     last = client.last_hours_notice_at
     if force or last is None or now - last >= policy.hours_notice_every:
         client.last_hours_notice_at = now
-        out.say(texts.OUTSIDE_HOURS.format(hours=policy.hours.label(),
-                                           next_opening=policy.hours.describe_next_opening(now)),
-                kind="hours")
+        text = texts.OUTSIDE_HOURS.format(hours=policy.hours.label(),
+                                          next_opening=policy.hours.describe_next_opening(now))
+        # 「開いたら知らせて」: one message when the line opens (flows/evening.py)
+        out.add(postback_quick_replies(text, [(texts.NOTIFY_ON_OPENING, NOTIFY_ON_OPENING_DATA)]), "hours", text)
 
 
 def _apply(consultation: Consultation, outcome: engine.Outcome) -> None:
@@ -530,6 +560,9 @@ def _close(consultation: Consultation, now: datetime, *, reason: str) -> None:
     consultation.state = "closed"
     consultation.closed_at = now
     consultation.close_reason = reason
+
+
+close_by_bot = _close  # the same one way, for the evening clock (flows/evening.py)
 
 
 # --- scheduled sweeps ------------------------------------------------------------------------------

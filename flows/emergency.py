@@ -172,6 +172,14 @@ def _lines_bubble(found: list[tuple[Contact, tuple[Line, ...]]], heading: str) -
     return "\n".join(rows)
 
 
+def lines_text(now: datetime, tz: ZoneInfo, heading: str, *, service_open: bool, audience: str = "self",
+               contacts: Contacts | None = None) -> str | None:
+    """One bubble naming the lines open at `now` under `heading` (None when none is open): for the
+    evening's kind close and the rich menu's 緊急の連絡先, as well as the crisis bubbles."""
+    found = lines_open_now(now, tz, service_open=service_open, audience=audience, contacts=contacts)
+    return _lines_bubble(found, heading) if found else None
+
+
 def crisis_bubbles(level: object, now: datetime, tz: ZoneInfo, *, service_open: bool, about_other: bool = False,
                    contacts: Contacts | None = None) -> list[str]:
     """The emergency message as short bubbles, in order: 119/110 and one line to call now; (family:

@@ -92,13 +92,60 @@ class ServiceHours:
         return None
 
     def describe_next_opening(self, now: datetime) -> str:
-        """「今日の16:00」「明日（11月24日）の16:00」: wording for the closed-hours reply."""
+        """「今日の16:00」「明日（11月24日）の16:00」「11月26日（木）の16:00」: wording for every after-hours
+        reply. Closed dates (holidays) are skipped, so the day named is the day it really opens."""
         at = self.next_opening(now)
         if at is None:
             return "受付時間内"
-        today = now.astimezone(self.tz).date()
-        days = (at.date() - today).days
-        when = {0: "今日", 1: "明日"}.get(days, f"{at.month}月{at.day}日")
-        if days == 1:
-            when = f"明日（{at.month}月{at.day}日）"
-        return f"{when}の{at:%H:%M}"
+        return describe_moment(at, now.astimezone(self.tz).date())
+
+    def open_span(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """The stretch of opening hours `now` falls in, as (opened at, closes at) in the service zone:
+        windows that touch or overlap are one stretch (16:00-18:00 and 18:00-21:00 close at 21:00), split
+        windows are separate stretches, a window over midnight belongs to the day it starts on, and closed
+        dates have none. None when closed now. With `always`, a stretch ends only at a closed date (looked
+        for up to two weeks ahead)."""
+        if not self.is_open(now):
+            return None
+        local = now.astimezone(self.tz)
+        spans = sorted(self._intervals(local.date() - timedelta(days=1), local.date() + timedelta(days=15)))
+        merged: list[list[datetime]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        for start, end in merged:
+            if start <= local < end:
+                return start, end
+        return None
+
+    def _intervals(self, first: date, last: date) -> list[tuple[datetime, datetime]]:
+        out = []
+        day = first
+        while day <= last:
+            if day not in self.closed_dates:
+                if self.always:
+                    out.append((datetime.combine(day, time(0, 0), tzinfo=self.tz),
+                                datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=self.tz)))
+                for w in self.windows:
+                    start = datetime.combine(day, w.start, tzinfo=self.tz)
+                    end_day = day if w.start < w.end else day + timedelta(days=1)
+                    out.append((start, datetime.combine(end_day, w.end, tzinfo=self.tz)))
+            day += timedelta(days=1)
+        return out
+
+
+WEEKDAYS = "月火水木金土日"
+
+
+def describe_moment(at: datetime, today: date) -> str:
+    """A moment as people say it: 「今日の16:00」「明日（11月24日）の16:00」「11月26日（木）の16:00」."""
+    days = (at.date() - today).days
+    if days == 0:
+        when = "今日"
+    elif days == 1:
+        when = f"明日（{at.month}月{at.day}日）"
+    else:
+        when = f"{at.month}月{at.day}日（{WEEKDAYS[at.weekday()]}）"
+    return f"{when}の{at:%H:%M}"

@@ -158,3 +158,72 @@ CONCERN_LABELS = {
 AREA_NO_ANSWER = "答えたくない"
 AREA_OTHER = "その他の地域"
 SURVEY_LABELS = {"good": "よかった", "ok": "ふつう", "bad": "よくなかった"}
+
+# --- the evening clock (issue 10) ----------------------------------------------------------------------
+# Outside hours: a quick reply under the closed-hours reply; tapping it asks for one message at opening.
+NOTIFY_ON_OPENING = "開いたら知らせて"
+NOTIFY_ON_OPENING_OK = (
+    "わかりました。次の受付（{next_opening}）が始まったら、このトークでお知らせしますね。"
+    "それまでに書きたいことがあれば、ここに送ってくださって大丈夫です。"
+)
+NOTIFY_ON_OPENING_NOW_OPEN = "いまは受付時間中です。よければ、このままメッセージを送ってください。"
+OPENING_NOTICE = (
+    "「つなぐ」の受付が始まりました（今日は{closes}まで）。\n"
+    "話したくなったら、いつでもメッセージを送ってください。"
+)
+START_CONSULTATION = "相談する"  # the quick reply under the opening notice: sends this word, which starts the intake
+# 15 minutes before the end, to everyone waiting.
+CLOSING_NOTICE = (
+    "お待たせしていてごめんなさい。今日の受付は{closes}までです。\n"
+    "それまでに相談員がお返事できなかったときは、いったん受付を終えて、このトークでお知らせします。"
+    "次の受付は{next_opening}からです。"
+)
+CLOSING_NOTICE_AT_RISK = (
+    "今日の相談員の受付は{closes}までです。お返事が間に合わなくても、このトークは開いたままにしておき、"
+    "次の受付（{next_opening}）でいちばん先にお返事します。\n"
+    "いま危ないと感じたら、すぐに119（救急）へ電話してください。"
+)
+# At closing, to each consultation still waiting (never to one at risk: that one stays open).
+QUEUE_CLOSED = (
+    "今日の受付時間が終わりました。お待ちいただいたのに、お返事できずにごめんなさい。\n"
+    "次の受付は{next_opening}からです（受付時間：{hours}）。そのときにまたメッセージを送ってください。"
+)
+QUEUE_CLOSED_INTAKE = (
+    "今日の受付時間が終わったので、いったんここで終わりにしますね。\n"
+    "次の受付は{next_opening}からです（受付時間：{hours}）。そのときにまたメッセージを送ってください。"
+)
+LINES_TONIGHT_HEADING = "今夜つらくなったときに、電話で話せる窓口です。"
+LINES_TONIGHT_EMERGENCY = "命の危険があるときや緊急のときは、119（救急）・110（警察）へ。"
+
+GREETING_CLOSED_NOW = "いまは受付時間外です。次の受付は{next_opening}からです。"
+# What the counselor sees in the chat (system notices, never sent to the user).
+NOTICE_QUEUE_CLOSED = "受付時間が終わったため、自動で受付を終えました（相談者にお知らせ済み）。"
+NOTICE_IDLE = "相談者から{minutes}分以上お返事がありません。このまま終える場合は「中断/離脱」で終了できます。"
+NOTICE_IDLE_AT_RISK = (
+    "相談者から{minutes}分以上お返事がありません（高リスク）。終了は慎重に判断し、必要なら緊急対応を検討してください。"
+)
+NOTICE_UNDELIVERED = "相談者へのメッセージを届けられませんでした。コーディネーターに通知しました。"
+
+# --- the rich menu (issue 10) ----------------------------------------------------------------------------
+MENU_CONSULT = "相談する"
+MENU_HOURS = "相談できる時間"
+MENU_EMERGENCY = "緊急の連絡先"
+MENU_FAMILY = "家族の方へ"
+MENU_CHAT_BAR = "メニュー"
+HOURS_INFO_OPEN = "相談できる時間は{hours}です。いまは受付中です（今日は{closes}まで）。"
+HOURS_INFO_CLOSED = "相談できる時間は{hours}です。いまは受付時間外で、次の受付は{next_opening}からです。"
+CONSULT_ALREADY_OPEN = "相談は続いています。このままメッセージを送ってください。"
+EMERGENCY_INFO_FIRST = (
+    "命の危険があるとき、けがをしたとき、薬をたくさん飲んだときは、すぐに119（救急）へ電話してください。"
+    "暴力などで身の危険を感じるときは110（警察）へ。"
+)
+EMERGENCY_INFO_HEADING = "いま電話で話せる窓口です。"
+FAMILY_INFO = (
+    "ご家族の方へ\n"
+    "ひきこもりの状態にあるご家族のことで悩んでいる方も、ここで相談できます。"
+    "ご本人が相談に来られなくても大丈夫です。\n"
+    "・ご家族だけで抱え込まず、まずはお気持ちを聞かせてください\n"
+    "・地域の家族会や、ひきこもり地域支援センターをご紹介できます\n"
+    "・お名前や連絡先は聞きません\n"
+    "相談するときは、メニューの「相談する」を押すか、メッセージを送ってください。"
+)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import threading
 import tomllib
 import unicodedata
 from dataclasses import dataclass
@@ -254,13 +255,28 @@ class Token:
 
 
 @functools.cache
-def _analyzer():  # noqa: ANN202 - sudachipy types
-    """One dictionary and one tokenizer for the process (mode C: the longest units, measured as fast as
-    mode A here and closer to the lexicon's words), and a cache of part-of-speech tuples by id."""
-    from sudachipy import Dictionary, SplitMode
+def _dictionary():  # noqa: ANN202 - sudachipy types
+    """One dictionary for the process, and a cache of part-of-speech tuples by id."""
+    from sudachipy import Dictionary
 
-    dictionary = Dictionary(dict="core")
-    return dictionary, dictionary.tokenizer(mode=SplitMode.C), {}
+    return Dictionary(dict="core"), {}
+
+
+_per_thread = threading.local()
+
+
+def _analyzer():  # noqa: ANN202 - sudachipy types
+    """The dictionary, this thread's tokenizer (mode C: the longest units, measured as fast as mode A
+    here and closer to the lexicon's words) and the part-of-speech cache. A SudachiPy tokenizer must
+    not be shared between threads: used by two event workers at once it raises, and a crisis text
+    would go untriaged until a retry."""
+    from sudachipy import SplitMode
+
+    dictionary, word_cache = _dictionary()
+    tokenizer = getattr(_per_thread, "tokenizer", None)
+    if tokenizer is None:
+        tokenizer = _per_thread.tokenizer = dictionary.tokenizer(mode=SplitMode.C)
+    return dictionary, tokenizer, word_cache
 
 
 @functools.lru_cache(maxsize=1024)

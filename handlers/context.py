@@ -3,8 +3,10 @@ of things to do after the transaction commits (leaving a group is an API call, n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -21,8 +23,17 @@ class HandlerContext:
 
 @dataclass
 class Processed:
-    """What one processed event leaves for after its commit: outbox rows to send at once (the
-    reply token is fresh now) and group/room chats to leave."""
+    """What processed events leave for after their commit: outbox rows to send at once (the reply
+    token is fresh now), the ones among them already leased in the same transaction (`jobs`, ready
+    to send), and group/room chats to leave."""
 
     outbox_ids: list[int] = field(default_factory=list)
     leave: list[tuple[str, str]] = field(default_factory=list)
+    jobs: list[Any] = field(default_factory=list)  # bot.sender.Job
+
+    def merge(self, other: Processed) -> Processed:
+        return Processed(self.outbox_ids + other.outbox_ids, self.leave + other.leave, self.jobs + other.jobs)
+
+
+# Leases the outbox rows a transaction wrote, inside it: (session, outbox ids, now) -> jobs.
+ClaimWithin = Callable[[Session, Sequence[int], datetime], list[Any]]

@@ -21,6 +21,7 @@ from linebot.v3.webhooks import (
 )
 
 from flows import consultation as domain
+from flows import evening
 from handlers.context import HandlerContext
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,12 @@ def reply_of(ctx: HandlerContext, event: Event) -> domain.Reply | None:
 def handle_message(ctx: HandlerContext, event: MessageEvent) -> None:
     user_id = event.source.user_id
     if isinstance(event.message, TextMessageContent):
-        domain.on_text(ctx.session, ctx.policy, user_id, event.message.text, ctx.now, reply_of(ctx, event))
+        out = domain.on_text(ctx.session, ctx.policy, user_id, event.message.text, ctx.now, reply_of(ctx, event))
     else:
-        domain.on_non_text(ctx.session, ctx.policy, user_id, event.message.type or "other", ctx.now,
-                           reply_of(ctx, event))
+        out = domain.on_non_text(ctx.session, ctx.policy, user_id, event.message.type or "other", ctx.now,
+                                 reply_of(ctx, event))
+    # Shown as read on the user's phone when a counselor opens the chat (bot/line_touches.py).
+    evening.remember_read_token(out.consultation, getattr(event.message, "mark_as_read_token", None))
 
 
 def handle_follow(ctx: HandlerContext, event: FollowEvent) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,11 +14,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.consultation import Policy
-from handlers.context import HandlerContext, Processed
+from flows.triage import assess
+from handlers.context import ClaimWithin, HandlerContext, Processed
 from handlers.events import dispatch
 from storage import inbox
 from storage.clients import user_hash
-from storage.db import NEW_OUTBOX_IDS, serialize
+from storage.db import NEW_OUTBOX_IDS, serialize_all
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -32,9 +33,11 @@ def lock_key(policy: Policy, line_user_id: str | None) -> int | None:
 
 
 def process_event(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
-                  inbox_id: int, event: dict[str, Any] | None = None) -> Processed:
+                  inbox_id: int, event: dict[str, Any] | None = None, *,
+                  claim: ClaimWithin | None = None, urgent: bool = False) -> Processed:
     """Handle one stored event. `event` is the stored payload when the caller holds it (the webhook
-    does); the sweep omits it and it is read from the inbox.
+    does); the sweep omits it and it is read from the inbox. `claim` leases the replies the event
+    wrote inside its own transaction (the caller then sends them at once).
 
     The transaction first serializes on the user (advisory lock / SQLite writer lock), so one user's
     events never run at the same time, in this process or another; then it claims the event.
@@ -46,30 +49,73 @@ def process_event(sessions: sessionmaker[Session], policy: Policy, clock: Callab
                 event = inbox.payload_of(session, inbox_id)
             if event is None:
                 return Processed()  # processed meanwhile
-        with sessions.begin() as session:
-            serialize(session, lock_key(policy, inbox.user_of(event)))
-            if not inbox.claim(session, inbox_id, now):  # marked done, unless the work fails
-                return Processed()
-            session.info.pop(NEW_OUTBOX_IDS, None)
-            ctx = HandlerContext(session, policy, now)
-            outcome = _run(ctx, event)
-            session.flush()
-            outbox_ids = sorted(session.info.pop(NEW_OUTBOX_IDS, []))
-        # Type and id only: the payload holds a user's words and LINE ID.
-        log.info("event %s (%s) %s", event.get("webhookEventId") or f"inbox#{inbox_id}", event.get("type"),
-                 outcome)
-        return Processed(outbox_ids=outbox_ids, leave=ctx.leave)
+        return _in_one_transaction(sessions, policy, now, [(inbox_id, event)], claim, urgent=urgent)
     except Exception as exc:
-        log.error("event inbox#%s failed: %s\n%s", inbox_id, describe_error(exc), stack_of(exc))
-        try:
-            with sessions.begin() as session:
-                gave_up = inbox.record_failure(session, inbox_id, type(exc).__name__, now, MAX_ATTEMPTS)
-        except Exception as again:  # the database itself is down: the sweep retries later
-            log.error("event inbox#%s: could not record the failure: %s", inbox_id, describe_error(again))
-            return Processed()
-        if gave_up:
-            log.error("event inbox#%s given up after %s attempts", inbox_id, MAX_ATTEMPTS)
+        _record_failure(sessions, inbox_id, exc, now)
         return Processed()
+
+
+def process_batch(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
+                  items: Sequence[tuple[int, dict[str, Any]]], *, claim: ClaimWithin | None = None) -> Processed:
+    """Handle several stored events (in their order) in ONE transaction: one lock round, one commit,
+    one claim of their replies, where a transaction each would cost that many times over. Each user's
+    lock is taken first, in key order. If any event fails, the whole batch rolls back and each event is
+    handled again on its own, so the others still go through and the bad one is counted as today."""
+    if len(items) == 1:
+        return process_event(sessions, policy, clock, items[0][0], items[0][1], claim=claim)
+    try:
+        return _in_one_transaction(sessions, policy, clock(), list(items), claim)
+    except Exception as exc:
+        log.warning("a batch of %d events failed (%s); handling them one by one", len(items), describe_error(exc))
+        done = Processed()
+        for inbox_id, event in items:
+            done = done.merge(process_event(sessions, policy, clock, inbox_id, event, claim=claim))
+        return done
+
+
+def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: datetime,
+                        items: list[tuple[int, dict[str, Any]]], claim: ClaimWithin | None, *,
+                        urgent: bool = False) -> Processed:
+    done: list[tuple[int, dict[str, Any], str]] = []
+    leave: list[tuple[str, str]] = []
+    with sessions.begin() as session:
+        keys = [lock_key(policy, inbox.user_of(event)) for _, event in items]
+        serialize_all(session, [k for k in keys if k is not None], urgent=urgent)
+        session.info.pop(NEW_OUTBOX_IDS, None)
+        for inbox_id, event in items:
+            if not inbox.claim(session, inbox_id, now):  # marked done, unless the work fails
+                continue
+            ctx = HandlerContext(session, policy, now)
+            done.append((inbox_id, event, _run(ctx, event)))
+            leave.extend(ctx.leave)
+        session.flush()
+        outbox_ids = sorted(session.info.pop(NEW_OUTBOX_IDS, []))
+        jobs = claim(session, outbox_ids, now) if claim is not None and outbox_ids else []
+    for inbox_id, event, outcome in done:
+        # Type and id only: the payload holds a user's words and LINE ID.
+        log.info("event %s (%s) %s", event.get("webhookEventId") or f"inbox#{inbox_id}", event.get("type"), outcome)
+    return Processed(outbox_ids=outbox_ids, leave=leave, jobs=jobs)
+
+
+def _record_failure(sessions: sessionmaker[Session], inbox_id: int, exc: Exception, now: datetime) -> None:
+    log.error("event inbox#%s failed: %s\n%s", inbox_id, describe_error(exc), stack_of(exc))
+    try:
+        with sessions.begin() as session:
+            serialize_all(session, [])
+            gave_up = inbox.record_failure(session, inbox_id, type(exc).__name__, now, MAX_ATTEMPTS)
+    except Exception as again:  # the database itself is down: the sweep retries later
+        log.error("event inbox#%s: could not record the failure: %s", inbox_id, describe_error(again))
+        return
+    if gave_up:
+        log.error("event inbox#%s given up after %s attempts", inbox_id, MAX_ATTEMPTS)
+
+
+def is_crisis_text(payload: dict[str, Any]) -> bool:
+    """A text message that calls for emergency contacts (triage's own verdict, before anything else is
+    done with it): such an event goes on the crisis lane instead of waiting its turn."""
+    message = payload.get("message") if payload.get("type") == "message" else None
+    text = message.get("text") if isinstance(message, dict) and message.get("type") == "text" else None
+    return isinstance(text, str) and assess(text).is_crisis
 
 
 def describe_error(exc: BaseException) -> str:

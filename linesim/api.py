@@ -27,6 +27,18 @@ def create_blueprint(platform: LinePlatform, name: str = "line_emulator") -> Blu
         answer = platform.handle_api(request.method, "/v2/" + rest, request.headers, request.get_data())
         return _json(answer.body, answer.status, answer.headers)
 
+    @bp.route("/blob/v2/<path:rest>", methods=API_METHODS)
+    def blob_api(rest: str) -> Response:
+        """The blob host (api-data.line.me): point `MessagingApiBlob` at `<emulator>/blob`."""
+        answer = platform.handle_api(request.method, "/v2/" + rest, request.headers, request.get_data(), blob=True)
+        if answer.raw is not None:
+            return Response(answer.raw, status=answer.status, headers=answer.headers, mimetype=answer.content_type)
+        return _json(answer.body, answer.status, answer.headers)
+
+    @bp.get("/_emulator/richmenus")
+    def rich_menus() -> Response:
+        return _json(platform.rich_menus())
+
     @bp.get("/_emulator/users")
     def list_users() -> Response:
         return _json({"users": platform.users()})

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from linesim.events import message_content, new_opaque_token, new_reply_token, new_user_id, user_event
 from linesim.messages import QUOTABLE_TYPES, bad_request, phone_view, validate_messages
+from linesim.richmenu import RichMenus, validate_menu
 
 Clock = Callable[[], datetime]
 Poster = Callable[[str, bytes, dict[str, str]], int]
@@ -55,6 +56,8 @@ class ApiResponse:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    raw: bytes | None = None  # a binary answer (a rich menu image from the blob host), with its content type
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -100,6 +103,8 @@ class _Request:
     headers: Mapping[str, str]  # lower-case names
     now: datetime
     request_id: str
+    params: tuple[str, ...] = ()  # the path's captured parts (a rich menu ID)
+    body: bytes = b""  # the raw body (an image upload)
 
 
 class LinePlatform:
@@ -121,6 +126,20 @@ class LinePlatform:
             ("POST", re.compile(r"/v2/bot/message/markAsRead"), self._mark_as_read),
             ("POST", re.compile(r"/v2/bot/chat/markAsRead"), self._mark_as_read_by_token),
             ("POST", re.compile(r"/v2/bot/(group|room)/([^/]+)/leave"), self._leave),
+            # rich menus (linesim/richmenu.py)
+            ("POST", re.compile(r"/v2/bot/richmenu"), self._create_rich_menu),
+            ("POST", re.compile(r"/v2/bot/richmenu/validate"), self._validate_rich_menu),
+            ("GET", re.compile(r"/v2/bot/richmenu/list"), self._list_rich_menus),
+            ("GET", re.compile(r"/v2/bot/richmenu/(richmenu-[0-9a-f]+)"), self._get_rich_menu),
+            ("DELETE", re.compile(r"/v2/bot/richmenu/(richmenu-[0-9a-f]+)"), self._delete_rich_menu),
+            ("POST", re.compile(r"/v2/bot/user/all/richmenu/(richmenu-[0-9a-f]+)"), self._set_default_rich_menu),
+            ("GET", re.compile(r"/v2/bot/user/all/richmenu"), self._get_default_rich_menu),
+            ("DELETE", re.compile(r"/v2/bot/user/all/richmenu"), self._cancel_default_rich_menu),
+        ]
+        # The blob host (api-data.line.me): rich menu images; served by the emulator under /blob.
+        self._blob_routes: list[tuple[str, re.Pattern[str], Callable[[_Request], ApiResponse]]] = [
+            ("POST", re.compile(r"/v2/bot/richmenu/(richmenu-[0-9a-f]+)/content"), self._upload_rich_menu_image),
+            ("GET", re.compile(r"/v2/bot/richmenu/(richmenu-[0-9a-f]+)/content"), self._download_rich_menu_image),
         ]
         self._clear_state()
 
@@ -133,6 +152,7 @@ class LinePlatform:
         self._calls: list[ApiCall] = []
         self._faults: deque[_Fault] = deque()
         self._last_message_id = 560_000_000_000_000_000  # LINE message IDs are 18-digit numeric strings
+        self._rich = RichMenus()
 
     def reset(self) -> None:
         """Forget every user, message, token, call and fault (the clock and webhook URL stay)."""
@@ -299,8 +319,10 @@ class LinePlatform:
 
     # --- the Messaging API ----------------------------------------------------------------------------
 
-    def handle_api(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> ApiResponse:
-        """Answer one Messaging API request as api.line.me would. `path` is relative to the API base URL."""
+    def handle_api(self, method: str, path: str, headers: Mapping[str, str], body: bytes, *,
+                   blob: bool = False) -> ApiResponse:
+        """Answer one Messaging API request as api.line.me (or, `blob`, api-data.line.me) would. `path` is
+        relative to the API base URL."""
         with self._lock:
             generation = self._generation
             fault = self._take_fault()
@@ -313,23 +335,28 @@ class LinePlatform:
                 extra = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else None
                 response = _answer(fault.status, {"message": _fault_message(fault.status)}, None, extra)
             else:
-                response = self._dispatch(method.upper(), path, {k.lower(): v for k, v in headers.items()}, body)
+                response = self._dispatch(method.upper(), path, {k.lower(): v for k, v in headers.items()}, body,
+                                          self._blob_routes if blob else self._routes)
             self._calls.append(ApiCall(method.upper(), path, response.status))
             return response
 
-    def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> ApiResponse:
+    def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                  routes: list[tuple[str, re.Pattern[str], Callable[[_Request], ApiResponse]]]) -> ApiResponse:
         if headers.get("authorization") != f"Bearer {self.channel_access_token}":
             return _answer(401, {"message": _AUTH_FAILED})
-        handler = next((h for m, p, h in self._routes if m == method and p.fullmatch(path)), None)
-        if handler is None:
+        found = next(((h, match) for m, p, h in routes if m == method and (match := p.fullmatch(path))), None)
+        if found is None:
             return _answer(404, {"message": "Not found"})
+        handler, match = found
+        if routes is self._blob_routes:  # images, not JSON
+            return handler(_Request({}, headers, self.clock(), str(uuid.uuid4()), match.groups(), body))
         try:
             payload = json.loads(body) if body else {}
         except (UnicodeDecodeError, json.JSONDecodeError):
             return _answer(400, {"message": "The request body could not be parsed as JSON"})
         if not isinstance(payload, dict):
             return _answer(400, {"message": "The request body must be a JSON object"})
-        return handler(_Request(payload, headers, self.clock(), str(uuid.uuid4())))
+        return handler(_Request(payload, headers, self.clock(), str(uuid.uuid4()), match.groups()))
 
     def _reply(self, req: _Request) -> ApiResponse:
         if "x-line-retry-key" in req.headers:
@@ -396,6 +423,59 @@ class LinePlatform:
 
     def _leave(self, req: _Request) -> ApiResponse:
         return _answer(200, {}, req.request_id)
+
+    # --- rich menus ------------------------------------------------------------------------------------
+
+    def _create_rich_menu(self, req: _Request) -> ApiResponse:
+        status, body = self._rich.create(req.payload)
+        return _answer(status, body, req.request_id)
+
+    def _validate_rich_menu(self, req: _Request) -> ApiResponse:
+        problems = validate_menu(req.payload)
+        return _answer(400, bad_request(problems), req.request_id) if problems else _answer(200, {}, req.request_id)
+
+    def _list_rich_menus(self, req: _Request) -> ApiResponse:
+        return _answer(200, {"richmenus": copy.deepcopy(list(self._rich.menus.values()))}, req.request_id)
+
+    def _get_rich_menu(self, req: _Request) -> ApiResponse:
+        menu = self._rich.menus.get(req.params[0])
+        return _answer(200, copy.deepcopy(menu), req.request_id) if menu else _answer(404, {"message": "Not found"})
+
+    def _delete_rich_menu(self, req: _Request) -> ApiResponse:
+        return _answer(*self._rich.delete(req.params[0]), req.request_id)
+
+    def _set_default_rich_menu(self, req: _Request) -> ApiResponse:
+        return _answer(*self._rich.set_default(req.params[0]), req.request_id)
+
+    def _get_default_rich_menu(self, req: _Request) -> ApiResponse:
+        if self._rich.default is None:
+            return _answer(404, {"message": "no default richmenu"}, req.request_id)
+        return _answer(200, {"richMenuId": self._rich.default}, req.request_id)
+
+    def _cancel_default_rich_menu(self, req: _Request) -> ApiResponse:
+        self._rich.default = None
+        return _answer(200, {}, req.request_id)
+
+    def _upload_rich_menu_image(self, req: _Request) -> ApiResponse:
+        status, body = self._rich.upload(req.params[0], req.headers.get("content-type", ""), req.body)
+        return _answer(status, body, req.request_id)
+
+    def _download_rich_menu_image(self, req: _Request) -> ApiResponse:
+        found = self._rich.images.get(req.params[0])
+        if found is None:
+            return _answer(404, {"message": "Not found"}, req.request_id)
+        content_type, image = found
+        return ApiResponse(200, {}, {"x-line-request-id": req.request_id}, image, content_type)
+
+    def rich_menus(self) -> dict[str, Any]:
+        """What the channel has: every menu object, which ones have an image, and the default."""
+        with self._lock:
+            return {"menus": copy.deepcopy(list(self._rich.menus.values())), "with_image": sorted(self._rich.images),
+                    "default": self._rich.default}
+
+    def rich_menu_image(self, menu_id: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            return self._rich.images.get(menu_id)
 
     def _accept(self, user: _User, messages: list[dict[str, Any]], via: str, retry_key: str | None,
                 req: _Request) -> list[dict[str, str]]:

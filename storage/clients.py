@@ -33,36 +33,35 @@ def find_by_line_user(session: Session, key: bytes, line_user_id: str) -> Client
 def get_or_create(session: Session, key: bytes, line_user_id: str, now: datetime) -> tuple[Client, bool]:
     """The client for this LINE user, created on first contact. Returns (client, created).
 
-    Insert-or-get without a check-then-insert race: `INSERT … ON CONFLICT DO NOTHING RETURNING id`,
-    then read the row. When the insert returns nothing, either another unit of work created the same
-    user (we read theirs) or the random pseudonym was taken (we draw a longer one and try again).
-    The first SELECT is only a fast path for the common case of a returning user.
+    Insert-or-get without a check-then-insert race: `INSERT … ON CONFLICT DO NOTHING RETURNING *`.
+    When the insert returns nothing, either another unit of work created the same user (we read
+    theirs) or the random pseudonym was taken (we draw a longer one and try again). The first SELECT
+    is only a fast path for the common case of a returning user.
     """
     hashed = user_hash(key, line_user_id)
     client = session.scalar(select(Client).where(Client.user_hash == hashed))
-    created = False
     if client is None:
         dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
         for length in (4, 4, 4, 5, 6, 8, 10):
-            inserted = session.scalar(
+            client = session.scalar(
                 dialect.insert(Client)
                 .values(user_hash=hashed, line_user_id=line_user_id, pseudonym=new_pseudonym(length),
                         is_friend=True,  # a user who can message us has us as a friend
                         is_training=False, first_seen_at=now, last_seen_at=now)
                 .on_conflict_do_nothing()
-                .returning(Client.id)
+                .returning(Client)
             )
+            if client is not None:
+                return client, True
             client = session.scalar(select(Client).where(Client.user_hash == hashed))
             if client is not None:
-                created = inserted is not None and inserted == client.id
-                break
+                break  # created by someone else a moment ago
         else:
             raise RuntimeError("could not find a free pseudonym")
-    if not created:
-        client.last_seen_at = now
-        if client.blocked_at is None and client.line_user_id is None:
-            client.line_user_id = line_user_id
-    return client, created
+    client.last_seen_at = now
+    if client.blocked_at is None and client.line_user_id is None:
+        client.line_user_id = line_user_id
+    return client, False
 
 
 def mark_followed(client: Client, line_user_id: str, now: datetime) -> None:

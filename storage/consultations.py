@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from storage.models import Client, Consultation, Organization, Staff
 
 OPEN_STATES = ("intake", "waiting", "active")
+_DEFAULT_ORG = "tsunagu_default_organization"  # session.info: the default organization, once looked up
 AT_RISK_RANK = 2  # high and imminent
 
 
@@ -25,8 +26,12 @@ def ensure_default_organization(session: Session, now: datetime, *, slug: str = 
     re-creates it if an operator removed it, race-free: `INSERT … ON CONFLICT DO NOTHING`, then read.
     (At most one default is enforced by a partial unique index, so two racing inserts cannot both win.)
     """
+    cached = session.info.get(_DEFAULT_ORG)  # a batch of events asks once
+    if cached is not None:
+        return cached
     org = default_organization(session)
     if org is not None:
+        session.info[_DEFAULT_ORG] = org
         return org
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     session.execute(dialect.insert(Organization)

@@ -11,6 +11,8 @@ Two things here are deliberate, not defaults:
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,8 @@ from storage.models import OutboxMessage
 
 SERIALIZED = {"tsunagu_begin": "IMMEDIATE"}  # execution option read by the SQLite "begin" hook
 NEW_OUTBOX_IDS = "new_outbox_ids"  # session.info key: outbox rows inserted by this session
+_WRITE_LOCK = "tsunagu_write_lock"  # engine attribute (SQLite): this process's writers take turns
+_HOLDS_LOCK = "tsunagu_holds_write_lock"  # session.info flag: this session holds its engine's write lock
 
 
 def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
@@ -54,17 +58,61 @@ def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
             if conn.get_execution_options().get("tsunagu_begin") == "IMMEDIATE":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        setattr(engine, _WRITE_LOCK, WriteTurns())
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, max_overflow=10 + threads)
 
 
+class WriteTurns:
+    """SQLite's writers in this process, one at a time, with the webhook first: storing an incoming
+    event (which LINE waits on) goes ahead of handling stored ones (which nobody waits on), so a burst
+    is acknowledged at once and its events pile up into bigger, cheaper batches."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, *, urgent: bool = False, timeout: float = 60.0) -> bool:
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                free = self._cond.wait_for(lambda: not self._held and (urgent or self._urgent_waiting == 0),
+                                           timeout)
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            if free:
+                self._held = True
+            elif not urgent:
+                self._cond.notify_all()
+            return free
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+    def locked(self) -> bool:
+        return self._held
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: objects stay readable after the unit of work commits (views render them).
     factory = sessionmaker(engine, expire_on_commit=False)
     event.listen(factory, "pending_to_persistent", _note_new_outbox_row)
+    event.listen(factory, "after_commit", _release_write_lock)
+    event.listen(factory, "after_rollback", _release_write_lock)
     return factory
+
+
+def _release_write_lock(session: Session) -> None:
+    # After the DBAPI commit or rollback has happened: the next writer never meets SQLite's lock.
+    if session.info.pop(_HOLDS_LOCK, False):
+        getattr(session.get_bind(), _WRITE_LOCK).release()
 
 
 def _note_new_outbox_row(session: Session, instance: object) -> None:
@@ -82,6 +130,29 @@ def serialize(session: Session, key: int | None) -> None:
     SQLite: `BEGIN IMMEDIATE` takes the database's writer lock now, so two units of work never both
     read "no client yet" and then both insert; SQLite has one writer at a time anyway.
     """
-    conn = session.connection(execution_options=SERIALIZED)
-    if conn.dialect.name == "postgresql" and key is not None:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    serialize_all(session, [key] if key is not None else [])
+
+
+def serialize_all(session: Session, keys: list[int], *, urgent: bool = False) -> None:
+    """`serialize` for a batch of units of work that run in one transaction: every key is locked,
+    in ascending order (two batches sharing users, in two processes, can never deadlock).
+
+    SQLite, within this process: writers first take the engine's write lock (released after the
+    commit or rollback), so they queue here instead of spinning in SQLite's busy handler, whose
+    sleeps (up to 100 ms each) would stall every writer; across processes SQLite's own lock and
+    `busy_timeout` still decide. `urgent` (the webhook storing what LINE waits on) goes first."""
+    bind = session.get_bind()
+    lock = getattr(bind, _WRITE_LOCK, None)
+    if lock is not None and not session.info.get(_HOLDS_LOCK):
+        if not lock.acquire(urgent=urgent, timeout=60):
+            raise TimeoutError("the database write lock was not free for 60 s")
+        session.info[_HOLDS_LOCK] = True
+    try:
+        conn = session.connection(execution_options=SERIALIZED)
+    except BaseException:
+        if session.info.pop(_HOLDS_LOCK, False):
+            lock.release()
+        raise
+    if conn.dialect.name == "postgresql":
+        for key in sorted(set(keys)):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -42,9 +42,10 @@ def store_batch(session: Session, events: Sequence[tuple[str, dict[str, Any]]], 
     if not rows:
         return {}
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    stmt = (dialect.insert(InboxEvent).values(rows)
-            .on_conflict_do_nothing(index_elements=[InboxEvent.webhook_event_id])
-            .returning(InboxEvent.id, InboxEvent.webhook_event_id))
+    table = InboxEvent.__table__  # Core, not the ORM's bulk insert: this runs before every 200
+    stmt = (dialect.insert(table).values(rows)
+            .on_conflict_do_nothing(index_elements=[table.c.webhook_event_id])
+            .returning(table.c.id, table.c.webhook_event_id))
     return {key: inbox_id for inbox_id, key in session.execute(stmt)}
 
 
@@ -62,9 +63,9 @@ def claim(session: Session, inbox_id: int, now: datetime) -> bool:
     and its payload (a user's words and LINE ID) is gone. The worker acts on the payload it already
     holds (from the webhook body, or read by the sweep), so nothing is read back here.
     """
+    t = InboxEvent.__table__  # Core: one short UPDATE per event, without the ORM's bulk-update path
     result = session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.id == inbox_id, InboxEvent.status == "received")
+        update(t).where(t.c.id == inbox_id, t.c.status == "received")
         .values(status="done", processed_at=now, payload=None, error=None)
     )
     return result.rowcount == 1

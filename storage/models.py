@@ -103,7 +103,11 @@ class Client(Base):
 
     __tablename__ = "clients"
     __table_args__ = (Index("ix_clients_training", "id", postgresql_where=text("is_training"),
-                            sqlite_where=text("is_training")),)  # the few practice users, for stats
+                            sqlite_where=text("is_training")),  # the few practice users, for stats
+                      # --- evening clock (issue 10): the few who asked to hear when the line opens
+                      Index("ix_clients_opening_notice", "opening_notice_requested_at",
+                            postgresql_where=text("opening_notice_requested_at IS NOT NULL"),
+                            sqlite_where=text("opening_notice_requested_at IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed hash of the LINE user ID
@@ -117,6 +121,8 @@ class Client(Base):
     last_seen_at: Mapped[datetime]
     last_hours_notice_at: Mapped[datetime | None]  # so a closed-hours reply is not repeated each message
     is_training: Mapped[bool] = mapped_column(Boolean, default=False)
+    # --- evening clock (issue 10)
+    opening_notice_requested_at: Mapped[datetime | None]  # 「開いたら知らせて」 outside hours; the push clears it
 
 
 class Consultation(Base):
@@ -181,6 +187,12 @@ class Consultation(Base):
     survey: Mapped[str | None] = mapped_column(String(10))  # good, ok, bad
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
+    # --- evening clock (issue 10)
+    closing_notice_at: Mapped[datetime | None]  # last "we close at 21:00" note to a waiting user
+    idle_prompted_at: Mapped[datetime | None]  # last "the user has gone quiet" prompt to the counselor
+    read_token: Mapped[str | None] = mapped_column(String(512))  # the user's latest markAsReadToken, until used
+    loading_shown_at: Mapped[datetime | None]  # last loading animation shown while the counselor types
+
     client: Mapped[Client] = relationship()
     organization: Mapped[Organization] = relationship()
     counselor: Mapped[Staff | None] = relationship(foreign_keys=[counselor_id])
@@ -212,6 +224,7 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
     staff: Mapped[Staff | None] = relationship()
+    outbox: Mapped[OutboxMessage | None] = relationship()  # set before the row has an id; one flush writes both
 
 
 # --- durability -----------------------------------------------------------------------------------
@@ -239,13 +252,19 @@ class InboxEvent(Base):
     processed_at: Mapped[datetime | None]
 
 
+DEAD_LETTERS_OPEN = "dead_letter_at IS NOT NULL AND dead_letter_ack_at IS NULL"  # evening clock (issue 10)
+
+
 class OutboxMessage(Base):
     """One request to LINE (1-5 messages). Written with the state change that caused it."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
                       # the claim's "no earlier pending row of this user": one index probe per candidate
-                      Index("ix_outbox_client_pending", "client_id", "status", "id"))
+                      Index("ix_outbox_client_pending", "client_id", "status", "id"),
+                      # --- evening clock (issue 10): the coordinators' list of unacknowledged dead letters
+                      Index("ix_outbox_dead_letters", "dead_letter_at", postgresql_where=text(DEAD_LETTERS_OPEN),
+                            sqlite_where=text(DEAD_LETTERS_OPEN)))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -265,6 +284,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # --- evening clock (issue 10): a row failed after its last attempt is a dead letter for coordinators
+    dead_letter_at: Mapped[datetime | None]  # when the alert sweep raised it
+    dead_letter_ack_at: Mapped[datetime | None]  # when a coordinator or admin acknowledged it
+    dead_letter_ack_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    text_purged_at: Mapped[datetime | None]  # retention erased `messages` (the row stays for statistics)
 
 
 class SchedulerLease(Base):

@@ -82,8 +82,10 @@ def enqueue(
     reply_token: str | None = None,
     reply_token_expires_at: datetime | None = None,
     priority: int = 0,
+    flush: bool = True,
 ) -> list[tuple[OutboxMessage, list[int]]]:
     """Write messages as outbox rows of at most five; returns rows with the input indexes they carry.
+    `flush=False` leaves them to the unit of work's next flush (their ids are not needed yet).
 
     Only the first row may use the reply token (a token answers one request). For a blocked user
     the rows are written as cancelled: the record stays, nothing is ever pushed.
@@ -111,7 +113,8 @@ def enqueue(
         )
         session.add(row)
         rows.append((row, sorted({i for i, _ in chunk})))
-    session.flush()
+    if flush:
+        session.flush()
     return rows
 
 

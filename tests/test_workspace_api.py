@@ -530,3 +530,12 @@ def test_a_live_chat_shows_since_when_the_user_waits_for_an_answer(client, user,
     clock.advance(minutes=1)
     client.post(f"/api/v1/consultations/{cid}/messages", headers=auth, json={"text": "はい、聞いています"})
     assert stream(client, auth)["lists"]["mine"][0]["reply_waiting_since"] is None
+
+
+def test_reading_a_chat_through_the_stream_alone_is_audited_too(app, client, user, make_staff, clock):
+    auth = make_staff()
+    finish_intake(user)
+    cid = only_id(client, auth)
+    assert stream(client, auth, chat=cid, after=0)["chat"]["messages"]  # every message, without opening it
+    stream(client, auth, chat=cid, after=0)
+    assert [(a.action, a.consultation_id) for a in audit_rows(app, "view")] == [("view", cid)]

@@ -7,9 +7,11 @@ def register(app: Flask) -> None:
     # These add their routes to the two blueprints below.
     from bot.console import api_workspace, manage, staff_pages  # noqa: F401
     from bot.console.api import bp as api_bp
+    from bot.console.evening_api import bp as evening_api_bp
     from bot.console.pages import bp as pages_bp
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(evening_api_bp)  # dead letters, typing (issue 10)
     app.register_blueprint(pages_bp)
     from bot.stats import register as register_stats
 

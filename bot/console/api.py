@@ -7,6 +7,7 @@ the page shows each message next to what caused it. Every consultation is looked
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from bot import line_touches
 from bot.console import replies, stream, texts, views
 from bot.console.auth import api_rate_limit, current_staff, may_read, may_see, may_supervise, my_chats, visible_queue
 from bot.console.schemas import Body, CannedIn, CloseIn, MessageIn, NoteIn, TransferIn
@@ -109,6 +111,25 @@ def unit(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _unit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`unit` for handlers written as fn(db, staff, now, ...) (e.g. bot.console.evening_api)."""
+    @functools.wraps(fn)
+    def adapted(u: Unit, *args: Any, **kwargs: Any) -> Any:
+        return fn(u.db, u.staff, u.now, *args, **kwargs)
+
+    return unit(adapted)
+
+
+def _consultation(db: Session, staff: Staff, cid: int) -> Consultation:
+    """`consultation` for handlers written as fn(db, staff, now, ...): 404 or 403 unless `may_see`."""
+    c = db.get(Consultation, cid)
+    if c is None:
+        raise ApiError(404, texts.NOT_FOUND, code="not_found")
+    if not may_see(staff, c):
+        raise ApiError(403, texts.FORBIDDEN, code="forbidden")
+    return c
+
+
 def consultation(u: Unit, cid: int, *, watching: bool = False) -> Consultation:
     """The consultation, if this staff member may see it (or, `watching`, supervise it): else 404/403."""
     c = u.db.get(Consultation, cid)
@@ -161,6 +182,7 @@ def consultation_detail(u: Unit, cid: int) -> Response:
     audit.record_view(u.db, u.staff.id, c.id, u.now, action="watch" if watching else "view", ip=request.remote_addr)
     if c.counselor_id == u.staff.id:
         workspace_repo.mark_transfers_seen(u.db, u.staff.id, c.id, u.now)
+    line_touches.mark_read(services(), u.db, u.staff, c)  # its counselor has it open: 既読 on the user's phone
     out = views.detail(u.db, c, u.now, clock=u.clock, staff=u.staff, may_see=sees,
                        may_supervise=may_supervise(u.staff, c))
     out["stamp"] = stream.stamp(u, c)

@@ -30,10 +30,11 @@ def _int_arg(name: str) -> int:
 @bp.get("/workspace")
 @unit
 def workspace(u: Unit) -> Response:
-    """The stream: `?v=VERSION&chat=ID&after=MESSAGE_ID&notes_after=NOTE_ID` (all optional)."""
+    """The stream: `?v=VERSION&chat=ID&after=MESSAGE_ID&notes_after=NOTE_ID&watch=1` (all optional)."""
     chat_id = _int_arg("chat") or None
     cursor = stream.Cursor(list_version=request.args.get("v", "")[:64], chat_id=chat_id,
-                           after=_int_arg("after"), notes_after=_int_arg("notes_after"))
+                           after=_int_arg("after"), notes_after=_int_arg("notes_after"),
+                           watch=request.args.get("watch") == "1")
     return jsonify(stream.snapshot(u, cursor, alert_items(u)))
 
 

@@ -16,8 +16,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from flask import request
+
 from bot.console import views
 from bot.console.auth import may_read, may_see, my_chats, supervised, visible_queue
+from flows import evening
+from storage import audit
 from storage import labels as label_repo
 from storage import messages as message_repo
 from storage import workspace as workspace_repo
@@ -32,6 +36,7 @@ class Cursor:
     chat_id: int | None = None
     after: int = 0
     notes_after: int = 0
+    watch: bool = False  # the page opened the chat as a supervisor watching it
 
 
 def lists(u: Any) -> dict[str, Any]:
@@ -63,6 +68,11 @@ def chat(u: Any, cursor: Cursor) -> dict[str, Any] | None:
     c = u.db.get(Consultation, cursor.chat_id)
     if c is None or not may_read(u.staff, c):
         return {"id": cursor.chat_id, "error": "forbidden"}
+    # Reading a chat through the stream is audited like opening it: once per viewing (the page opened it
+    # with GET /consultations/ID a moment ago, so this adds a row only for a chat left open a long time).
+    sees = may_see(u.staff, c)
+    audit.record_view(u.db, u.staff.id, c.id, u.now, action="watch" if cursor.watch or not sees else "view",
+                      ip=request.remote_addr)
     rows = message_repo.with_delivery(u.db, c.id)
     new = [views.message(m, status, u.clock) for m, status in rows if m.id > cursor.after]
     statuses = {str(m.id): status for m, status in rows if status is not None}
@@ -76,7 +86,7 @@ def stamp(u: Any, c: Consultation) -> str:
     up: when it changes, the page fetches the whole consultation again."""
     return version({"state": c.state, "counselor": c.counselor_id, "risk": c.risk_level, "cues": c.risk_cues,
                     "labels": label_repo.ids_on(u.db, c.id), "transfers": len(workspace_repo.transfers(u.db, c.id)),
-                    "disposition": c.disposition, "sees": may_see(u.staff, c)})
+                    "disposition": c.disposition, "sees": may_see(u.staff, c), "idle": evening.is_idle(c)})
 
 
 def snapshot(u: Any, cursor: Cursor, alert_items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -92,5 +102,15 @@ def snapshot(u: Any, cursor: Cursor, alert_items: list[dict[str, Any]]) -> dict[
         "unread_total": sum(row["unread"] for row in mine),
         "alerts": alert_items,
         "transfers_in": transfers,
+        "dead_letters": dead_letters(u),
         "chat": chat(u, cursor),
     }
+
+
+def dead_letters(u: Any) -> list[dict[str, Any]] | None:
+    """Coordinators: messages LINE never took (issue 10), in the same stream rather than a poll of their own."""
+    from bot.console import evening_api
+
+    if u.staff.role not in evening_api.COORDINATING:
+        return None
+    return evening_api.dead_letter_items(u.db, u.staff)

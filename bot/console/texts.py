@@ -117,3 +117,10 @@ ACTION_LABELS = {
 
 def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action)
+
+# --- the evening clock (issue 10) ---------------------------------------------------------------------
+DEAD_LETTERS_HEADING = "届けられなかったメッセージがあります"
+DEAD_LETTERS_HELP = "LINEが受け取らなかったメッセージです。相談者の状況を確認し、必要なら別の方法で対応してください。"
+DEAD_LETTER_ACK = "確認しました"
+IDLE_PROMPT = "相談者からのお返事が途絶えています。"
+IDLE_CLOSE = "中断/離脱として終了する"

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.stats import labels as stats_labels
-from flows import texts
+from flows import evening, texts
 from flows.handoff import DISPOSITIONS, REFERRALS
 from flows.intake import area_label
 from storage import labels as label_repo
@@ -85,6 +85,7 @@ def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
         "intake": intake(c), "intake_labels": intake_labels(c), "returning": returning(db, c),
         "training": c.is_training, "counselor": c.counselor.display_name if c.counselor else None,
         "organization": c.organization.slug, "about_other": c.risk_about_other,
+        "idle": evening.is_idle(c),  # the user went quiet: the counselor may close it as 中断/離脱
     }
 
 
@@ -107,7 +108,7 @@ def item(c: Consultation, f: workspace_repo.Facts, clock: Clock) -> dict[str, An
         "about_other": c.risk_about_other, "training": c.is_training, "returning": f.returning,
         "waiting_since": _iso(c.queued_at or c.created_at) if c.state == "waiting" else None,
         "claimed_at": _iso(c.claimed_at), "unread": f.unread, "labels": f.label_ids,
-        "reply_waiting_since": _iso(reply_waiting_since(c)),
+        "reply_waiting_since": _iso(reply_waiting_since(c)), "idle": evening.is_idle(c),
         "last": None if f.last_at is None else {
             "sender": f.last_sender, "text": f.last_text if f.last_text is not None else f"（{f.last_kind}）",
             "at": _iso(f.last_at), "at_label": clock.short(f.last_at)},

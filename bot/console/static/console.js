@@ -111,6 +111,7 @@ const Console = (() => {
     const me = Number(root.dataset.staff);
     const pollMs = Number(root.dataset.poll || 2000);
     const banner = alerts({poll: false});
+    const dead = deadLetters({poll: false});
     const S = {
       version: "", lists: null, open: null, detail: null, after: 0, notesAfter: 0, stamp: null,
       serverOffset: 0, unreadById: null, canned: [], cannedFor: null, labelNames: {}, watching: false,
@@ -156,6 +157,7 @@ const Console = (() => {
       const meta = el("div", {class: "meta"});
       if (c.state === "waiting") meta.append(el("span", {class: "wait", "data-since": c.waiting_since, "data-label": "待ち"}, "待ち " + waited(c.waiting_since)));
       if (c.reply_waiting_since) meta.append(el("span", {class: "wait reply-wait", "data-since": c.reply_waiting_since, "data-label": "返信待ち"}, "返信待ち " + waited(c.reply_waiting_since)));
+      if (c.idle) meta.append(el("span", {class: "tag idle"}, "返事が途絶えています"));
       if (list === "watch") meta.append(el("span", {}, `${c.state_label}${c.counselor ? "・" + c.counselor : ""}・${c.organization_name}`));
       labelChips(c, meta);
       a.append(meta);
@@ -225,7 +227,10 @@ const Console = (() => {
       performance.mark("tsunagu:poll-start");
       try {
         const q = new URLSearchParams({v: S.version});
-        if (S.open) { q.set("chat", S.open); q.set("after", S.after); q.set("notes_after", S.notesAfter); }
+        if (S.open) {
+          q.set("chat", S.open); q.set("after", S.after); q.set("notes_after", S.notesAfter);
+          if (S.watching) q.set("watch", "1");
+        }
         const data = await api("/workspace?" + q);
         S.serverOffset = Date.parse(data.now) - Date.now();
         if (data.lists) {
@@ -238,6 +243,7 @@ const Console = (() => {
         }
         tickWaits();
         if (banner) banner.update(data.alerts);
+        if (dead && data.dead_letters) dead.update(data.dead_letters);
         transfersIn(data.transfers_in);
         titleState.unread = data.unread_total; setTitle();
         if (data.chat && data.chat.id === S.open) await applyChat(data.chat);
@@ -294,7 +300,7 @@ const Console = (() => {
       if (S.open && S.open !== cid) saveDraft();
       // Nothing of the previous chat may be acted on while the next one loads.
       setEnabled(ACTION_BUTTONS, false);
-      ["#claimbox", "#reply", "#actions", "#closed-panel", "#watch-panel", "#transfer-notice", "#chat-status"]
+      ["#claimbox", "#reply", "#actions", "#closed-panel", "#watch-panel", "#transfer-notice", "#chat-status", "#idle-prompt"]
         .forEach(s => { $(s).hidden = true; });
       S.open = cid; S.detail = null; S.watching = watch;
       // The previous chat's messages go at once: nobody reads one chat while typing into another.
@@ -357,6 +363,7 @@ const Console = (() => {
       }
       $("#watch-panel").hidden = !(can.supervise && !can.reply);
       $("#take-over").hidden = !can.take_over;
+      $("#idle-prompt").hidden = !(c.idle && can.reply);  // the evening clock (issue 10): the user went quiet
       const mine = c.transfers.filter(t => t.to_id === me);
       const notice = $("#transfer-notice");
       if (can.reply && mine.length) {
@@ -565,7 +572,20 @@ const Console = (() => {
       t.setSelectionRange(at, at); t.focus();
       closePopup(); saveDraft();
     }
-    $("#text").addEventListener("input", () => { saveDraft(); updatePopup(); clearErrors($("#reply")); });
+    // While the counselor writes, LINE's loading animation on the user's screen (at most every 15 s a chat).
+    const typedAt = {};
+    function typing() {
+      const cid = S.open;
+      if (!S.detail || !S.detail.can || !S.detail.can.reply || Date.now() - (typedAt[cid] || 0) < 15000) return;
+      typedAt[cid] = Date.now();
+      api(`/consultations/${cid}/typing`, "POST", {}).catch(() => {});
+    }
+    $("#text").addEventListener("input", () => { saveDraft(); updatePopup(); clearErrors($("#reply")); typing(); });
+    $("#close-dropped").addEventListener("click", async () => {
+      const cid = S.open;
+      const ok = await act($("#idle-prompt"), () => api(`/consultations/${cid}/close`, "POST", {disposition: "dropped"}));
+      if (ok) { sessionStorage.removeItem(draftKey(cid)); S.version = ""; await load(cid); poll(); }
+    });
     $("#text").addEventListener("blur", () => setTimeout(closePopup, 150));
     $("#text").addEventListener("keydown", ev => {
       if (!popup.hidden && slash) {
@@ -622,6 +642,32 @@ const Console = (() => {
     loop();
   }
 
+  // Coordinators: messages LINE never took (dead letters), until someone acknowledges each.
+  // Coordinators: messages LINE never took (dead letters), until someone acknowledges each. The workspace
+  // feeds it from its stream; other pages poll.
+  function deadLetters({poll = true} = {}) {
+    const box = document.querySelector("#dead-letters");
+    if (!box) return null;
+    const list = document.querySelector("#dead-letter-list");
+    function update(items) {
+      list.replaceChildren();
+      for (const d of items) {
+        const li = el("li", {"data-id": d.id});
+        li.append(d.consultation_id ? el("a", {href: "/console/c/" + d.consultation_id, class: "open", "data-id": d.consultation_id}, d.pseudonym) : el("span", {}, d.pseudonym));
+        li.append(el("span", {}, ` ${d.at}（${d.reason}）`));
+        const ack = el("button", {type: "button"}, list.dataset.ack);
+        ack.onclick = async () => { await api(`/dead-letters/${d.id}/ack`, "POST", {}).catch(() => {}); li.remove(); box.hidden = !list.children.length; if (poll) tick(); };
+        li.append(ack); list.append(li);
+      }
+      box.hidden = !items.length;
+    }
+    async function tick() {
+      try { update((await api("/dead-letters")).dead_letters); } catch (e) { /* next time */ }
+    }
+    if (poll) { tick(); setInterval(tick, 10000); }
+    return {update};
+  }
+
   function init() {
     // A form that does something hard to undo asks first (data-confirm: the question).
     document.addEventListener("submit", ev => {
@@ -629,7 +675,7 @@ const Console = (() => {
       if (question && !window.confirm(question)) ev.preventDefault();
     });
     const root = document.querySelector("#workspace");
-    if (root) workspace(root); else alerts();
+    if (root) workspace(root); else { alerts(); deadLetters(); }
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
   return {alerts, workspace};
