@@ -539,3 +539,20 @@ def test_reading_a_chat_through_the_stream_alone_is_audited_too(app, client, use
     assert stream(client, auth, chat=cid, after=0)["chat"]["messages"]  # every message, without opening it
     stream(client, auth, chat=cid, after=0)
     assert [(a.action, a.consultation_id) for a in audit_rows(app, "view")] == [("view", cid)]
+
+
+BAD_DATE = "日付は今日までの日付（年-月-日）で入力してください。"
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"kind": "became_famous"}, "kind", "マイルストーンを一覧から選んでください。"),
+    ({"kind": "next_step"}, "next_step", "「次の一歩を決めた」のときは、次の一歩の内容を選んでください。"),
+    ({"kind": "job_search", "occurred_on": "2099-01-01"}, "occurred_on", BAD_DATE),
+    ({"kind": "job_search", "occurred_on": "yesterday"}, "occurred_on", BAD_DATE),
+])
+def test_a_refused_milestone_says_why_in_japanese_next_to_the_input(client, user, make_staff, body, field, message):
+    auth = make_staff()
+    finish_intake(user)
+    cid = only_id(client, auth)
+    r = client.post(f"/api/v1/consultations/{cid}/milestones", headers=auth, json=body)
+    assert r.status_code == 400 and (r.json["error"], r.json["field"]) == (message, field)

@@ -124,6 +124,16 @@ def test_a_counselor_holds_three_chats_on_one_page(app, live_url, browser, make_
     assert users[0].last_text == expected
     assert page.input_value("#text") == ""
 
+    # A counselor who prefers Enter to send: Shift+Enter breaks the line (the choice is kept).
+    page.select_option("#send-key", "enter")
+    page.click("#text")
+    page.keyboard.type("少しずつで")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("大丈夫です")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".msg.counselor .status.sent >> nth=1", timeout=10_000)
+    assert users[0].last_text == "少しずつで\n大丈夫です"
+
     # The draft of the second chat is still there.
     open_chat(page, f"#mine li[data-id='{second}'] a.open", second)
     assert "娘が昼夜逆転しています" in page.inner_text("#messages")
