@@ -1,4 +1,4 @@
-"""The `tsunagu` command: serve, scheduler, demo, seed, db, staff, jobs."""
+"""The `tsunagu` command: serve, scheduler, demo, seed, db, staff, orgs, jobs."""
 
 from __future__ import annotations
 
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_richmenu import add_richmenu_command
 
     add_richmenu_command(sub)
+    from bot.cli_orgs import add_orgs_commands
+
+    add_orgs_commands(sub)
     return parser
 
 

@@ -63,6 +63,8 @@ class Settings:
     line_mark_as_read: str = "token"  # token: mark the user's messages read by their token; chat: by user ID; off
     line_data_api_base_url: str = ""  # LINE's blob host (rich menu images); empty: derived from LINE_API_BASE_URL
     richmenu_font: str = ""  # a font with Japanese glyphs for the rich menu image; empty: look in the usual places
+    # Routing (issue 10): a consultation waiting this long in a member's queue is shown to every member.
+    overflow_minutes: int = 10
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def hours(self) -> ServiceHours:
@@ -108,6 +110,7 @@ _ENV = {
     "LINE_MARK_AS_READ": "line_mark_as_read",
     "LINE_DATA_API_BASE_URL": "line_data_api_base_url",
     "RICHMENU_FONT": "richmenu_font",
+    "OVERFLOW_MINUTES": "overflow_minutes",
 }
 _MAY_BE_ZERO = {"trusted_proxies"}
 SECRET_KEY_MIN = 32

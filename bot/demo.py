@@ -11,10 +11,11 @@ from pathlib import Path
 from bot.config import Settings
 
 DEMO_STAFF = [
-    # login, role, display name, password (local demo only; printed on start)
-    ("demo-counselor", "counselor", "相談員（デモ）", "demo-counselor-pass"),
-    ("demo-coordinator", "coordinator", "コーディネーター（デモ）", "demo-coordinator-pass"),
-    ("demo-admin", "admin", "管理者（デモ）", "demo-admin-pass"),
+    # login, role, display name, password (local demo only; printed on start), member (None: the shared queue)
+    ("demo-counselor", "counselor", "相談員（家族会・デモ）", "demo-counselor-pass", "kazokukai"),
+    ("demo-counselor2", "counselor", "相談員（サポステ・デモ）", "demo-counselor2-pass", "saposute"),
+    ("demo-coordinator", "coordinator", "コーディネーター（デモ）", "demo-coordinator-pass", "kazokukai"),
+    ("demo-admin", "admin", "管理者（デモ）", "demo-admin-pass", None),
 ]
 
 
@@ -48,10 +49,11 @@ def prepare_database(database: str) -> None:
     upgrade(engine)
     now = datetime.now(UTC)
     with make_session_factory(engine).begin() as db:
-        seed_sample_consortium(db, now)
-        org = consultations.ensure_default_organization(db, now)
-        for login, role, name, password in DEMO_STAFF:
-            staff.create(db, login, password, role, org, now, name)
+        seed_sample_consortium(db, now)  # flows/consortium.sample.toml: members and routing rules
+        shared = consultations.ensure_default_organization(db, now)
+        for login, role, name, password, member in DEMO_STAFF:
+            org = consultations.organization_by_slug(db, member) if member else shared
+            staff.create(db, login, password, role, org or shared, now, name)
     engine.dispose()
 
 
@@ -67,8 +69,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"  LINE simulator (be an anonymous user):  {base}/simulator/")
         print(f"  Counselor console:                      {base}/console/")
         print("  Demo accounts:")
-        for login, role, _, password in DEMO_STAFF:
-            print(f"    {login:<18} {password:<24} ({role})")
+        for login, role, _, password, member in DEMO_STAFF:
+            print(f"    {login:<18} {password:<24} ({role}, {member or 'shared queue'})")
         print(flush=True)
 
     return serve(settings, args.host, args.port, on_ready=ready)

@@ -64,6 +64,28 @@ def waiting_updates(svc: Services) -> int:
     return count
 
 
+def record_overflows(svc: Services) -> int:
+    """Routing (issue 10): record each consultation that overflowed to every member (visibility itself
+    compares `overflow_at` with the clock, so it never waits for this sweep)."""
+    from flows.routing import overflow_due
+
+    now = svc.clock()
+    with svc.sessions.begin() as session:
+        return overflow_due(session, now)
+
+
+def notify_turns(svc: Services) -> int:
+    """「順番が来たら知らせて」: one push to each user who asked and is next now (issue 10)."""
+    from flows import turns
+
+    now = svc.clock()
+    with svc.sessions.begin() as session:
+        count = turns.notify_turns(session, now)
+    if count:
+        svc.sender.kick()
+    return count
+
+
 def purge_old_text(svc: Services) -> int:
     now = svc.clock()
     with svc.sessions.begin() as session:
@@ -88,6 +110,8 @@ JOBS = {
     "reprocess_stale_inbox": (reprocess_stale_inbox, 5),
     "expire_intakes": (expire_intakes, 60),
     "waiting_updates": (waiting_updates, 60),
+    "record_overflows": (record_overflows, 60),
+    "notify_turns": (notify_turns, 30),
     "purge_old_text": (purge_old_text, 6 * 3600),
     "purge_security_records": (purge_security_records, 3600),
     **EVENING_JOBS,  # the evening clock (issue 10): opening, closing notice, close, idle chats, dead letters

@@ -1,4 +1,6 @@
-"""The sample consortium: member organizations and a few canned replies (定型文). Idempotent."""
+"""The sample consortium: member organizations, routing rules (a TOML file) and a few canned replies (定型文).
+
+Idempotent: seeding twice changes nothing."""
 
 from __future__ import annotations
 
@@ -7,15 +9,12 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.consultations import ensure_default_organization, organization_by_slug
-from storage.models import CannedReply, Organization
+from flows.organizations import SAMPLE_FILE, load_sample
+from storage.consultations import ensure_default_organization
+from storage.models import CannedReply
 
-SAMPLE_ORGANIZATIONS = [
-    # slug, name, kind
-    ("kazokukai", "ひきこもり家族会 つなぐの会", "family_association"),
-    ("npo-ibasho", "NPO法人 居場所ネット", "npo"),
-    ("center", "ひきこもり地域支援センター", "regional_center"),
-]
+# The member organizations and routing rules live in flows/consortium.sample.toml (issue 10).
+SAMPLE_CONSORTIUM = SAMPLE_FILE
 
 SAMPLE_CANNED = [
     ("はじめのあいさつ", "はじめまして。相談員の者です。メッセージを読ませていただきました。"
@@ -29,16 +28,12 @@ SAMPLE_CANNED = [
 
 
 def seed_sample_consortium(session: Session, now: datetime | None = None) -> str:
+    """The sample consortium file (members, routing rules) and a few canned replies. Idempotent."""
     now = now or datetime.now(UTC)
-    default = ensure_default_organization(session, now, slug="center", name="ひきこもり地域支援センター")
-    added = []
-    for slug, name, kind in SAMPLE_ORGANIZATIONS:
-        org = organization_by_slug(session, slug)
-        if org is None:
-            session.add(Organization(slug=slug, name=name, kind=kind, created_at=now))
-            added.append(slug)
+    default = ensure_default_organization(session, now)
+    report = load_sample(session, now)
     if session.scalar(select(CannedReply.id).limit(1)) is None:
         for order, (title, text) in enumerate(SAMPLE_CANNED):
             session.add(CannedReply(title=title, text=text, sort_order=order, created_at=now))
     session.flush()
-    return f"default organization: {default.slug}; added: {', '.join(added) or 'nothing new'}"
+    return f"shared queue: {default.slug}; {report.summary()}"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -16,6 +17,7 @@ from bot.config import Settings
 from bot.line_client import LineGateway
 from flows.consultation import Policy
 from flows.intake import build_intake_flow
+from flows.routing import RoutingPolicy
 
 
 @dataclass
@@ -43,4 +45,8 @@ def build_policy(settings: Settings) -> Policy:
         intake=build_intake_flow(settings.areas, timedelta(minutes=settings.intake_timeout_minutes)),
         hash_key=hash_key,
         crisis_repeat=timedelta(minutes=settings.crisis_repeat_minutes),
+        routing=RoutingPolicy(overflow_after=timedelta(minutes=settings.overflow_minutes),
+                              tz=ZoneInfo(settings.service_timezone),
+                              counselor_max_active=settings.counselor_max_active,
+                              on_duty_within=timedelta(minutes=settings.session_idle_minutes)),
     )

@@ -9,6 +9,7 @@ conditional UPDATE, so two processes never count it twice.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ def realert_due(session: Session, now: datetime, every: timedelta = REALERT_AFTE
     return count
 
 
-def pending(session: Session) -> list[Consultation]:
-    """Unclaimed consultations at risk, most urgent first (the caller filters by who may see them)."""
-    return consultation_repo.unclaimed_at_risk(session)
+def pending(session: Session, visible: Any = None) -> list[Consultation]:
+    """Unclaimed consultations at risk, most urgent first; `visible`: one viewer's filter
+    (storage.visibility.visible_filter), so the alerts agree with every other route."""
+    return consultation_repo.unclaimed_at_risk(session, visible)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from flows import alerts, engine, lifecycle, texts
+from flows import alerts, engine, lifecycle, routing, texts, waiting
 from flows.emergency import crisis_bubbles
 from flows.engine import Flow, FlowState
 from flows.hours import ServiceHours
@@ -24,6 +24,7 @@ from flows.line_messages import postback_quick_replies, text_message
 from flows.triage import Assessment, RiskLevel, assess
 from storage import clients as client_repo
 from storage import consultations as consultation_repo
+from storage import fair_order
 from storage import friends as friend_repo
 from storage import messages as message_repo
 from storage import outbox as outbox_repo
@@ -52,6 +53,7 @@ class Policy:
     at_risk_ack_every: timedelta = timedelta(minutes=3)
     hours_notice_every: timedelta = timedelta(hours=1)
     reply_token_ttl: timedelta = timedelta(seconds=50)  # LINE's tokens last about a minute; keep a margin
+    routing: routing.RoutingPolicy = routing.RoutingPolicy()  # consortium routing and queue status (issue 10)
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,7 @@ def _act_repeat_intake_question(t: Turn) -> None:
 
 def _act_ack_waiting(t: Turn) -> None:
     assert t.consultation is not None
-    _waiting_ack(t.policy, t.consultation, t.out, t.now)
+    _waiting_ack(t.session, t.policy, t.consultation, t.out, t.now)
 
 
 def _act_relay(t: Turn) -> None:
@@ -326,7 +328,7 @@ def _act_queue_at_risk(t: Turn) -> None:
     assert c is not None
     consultation_repo.set_intake_answers(c, c.flow_data or {})
     _leave_flow(c)
-    _enter_queue(t.session, c, t.now)
+    _enter_queue(t.session, t.policy, c, t.now)
     _at_risk_ack(t.policy, c, t.out, t.now, force=True)
 
 
@@ -339,12 +341,36 @@ def _act_ignore(t: Turn) -> None:
     """Nothing to do (e.g. a block with no open consultation)."""
 
 
+# Issue 10: a waiting user (never one at risk: those states do not list these commands) asks where they
+# stand, asks to be told when it is their turn, or asks for the counselor of last time.
+def _act_tell_position(t: Turn) -> None:
+    assert t.consultation is not None
+    c, policy = t.consultation, t.policy.routing
+    t.out.say(waiting.where_you_stand(t.session, policy, c, t.now),
+              waiting.quick_replies(t.session, policy, c, t.now), kind="position")
+
+
+def _act_notify_turn(t: Turn) -> None:
+    assert t.consultation is not None
+    c = t.consultation
+    t.out.say(waiting.ask_to_notify(t.session, c, t.now), waiting.quick_replies(t.session, t.policy.routing, c, t.now),
+              kind="position")
+
+
+def _act_same_counselor(t: Turn) -> None:
+    assert t.consultation is not None
+    c = t.consultation
+    t.out.say(waiting.choose_same_counselor(t.session, t.policy.routing, c, t.now),
+              waiting.quick_replies(t.session, t.policy.routing, c, t.now), kind="position")
+
+
 _ACTIONS: dict[str, Callable[[Turn], None]] = {
     "start": _act_start, "advance_intake": _act_advance_intake,
     "repeat_intake_question": _act_repeat_intake_question, "ack_waiting": _act_ack_waiting, "relay": _act_relay,
     "close_by_user": _act_close_by_user, "close_blocked": _act_close_blocked, "note_blocked": _act_note_blocked,
     "note_blocked_at_risk": _act_note_blocked_at_risk, "hold_at_risk": _act_hold_at_risk,
     "queue_at_risk": _act_queue_at_risk, "ack_at_risk": _act_ack_at_risk, "ignore": _act_ignore,
+    "tell_position": _act_tell_position, "notify_turn": _act_notify_turn, "same_counselor": _act_same_counselor,
 }
 LIFECYCLE = lifecycle.build_lifecycle(_ACTIONS)
 
@@ -352,10 +378,13 @@ LIFECYCLE = lifecycle.build_lifecycle(_ACTIONS)
 # --- steps -----------------------------------------------------------------------------------------
 
 
-def _enter_queue(session: Session, consultation: Consultation, now: datetime) -> None:
-    """The one place a consultation joins the waiting queue (intake done, or a crisis)."""
+def _enter_queue(session: Session, policy: Policy, consultation: Consultation, now: datetime) -> None:
+    """The one place a consultation joins the waiting queue (intake done, or a crisis): in the fair order,
+    in the member's queue the routing rules choose (flows/routing.py; the decision is recorded)."""
     consultation.state = "waiting"
     consultation.queued_at = now
+    fair_order.set_queue_key(consultation)
+    routing.route(session, policy.routing, consultation, now)
     session.flush()
 
 
@@ -385,17 +414,19 @@ def _handle_crisis(session: Session, policy: Policy, client: Client, consultatio
     if consultation is None:
         org = consultation_repo.ensure_default_organization(session, now)
         consultation = consultation_repo.create(session, client, org, now, state="intake")
-        _enter_queue(session, consultation, now)
+        _enter_queue(session, policy, consultation, now)
     elif consultation.state == "intake":
         # Nobody in crisis should be asked their age band first: go straight to the queue.
         consultation_repo.set_intake_answers(consultation, consultation.flow_data or {})
         _leave_flow(consultation)
-        _enter_queue(session, consultation, now)
+        _enter_queue(session, policy, consultation, now)
     repeat_due = (consultation.emergency_sent_at is None
                   or now - consultation.emergency_sent_at >= policy.crisis_repeat
                   or assessment.level == RiskLevel.IMMINENT)
     if _flag(consultation, assessment, now):
         alerts.raise_alert(consultation, now)  # new or escalated: the console alerts again
+        if consultation.state == "waiting":
+            routing.record_at_risk(session, consultation, now)  # every counselor on duty sees it now
     if assessment.about_other:
         consultation.risk_about_other = True
     if consultation.state == "waiting" and consultation.waiting_notice_at is None:
@@ -430,6 +461,7 @@ def _flag(consultation: Consultation, assessment: Assessment, now: datetime) -> 
         consultation.risk_rank = rank
         consultation.risk_level = level
         consultation.risk_flagged_at = now
+        fair_order.set_queue_key(consultation)  # a waiting consultation moves up (storage/fair_order.py)
     consultation.risk_cues = list(dict.fromkeys([*(consultation.risk_cues or []), *assessment.cues]))[:20]
     consultation.risk_topics = sorted({*(consultation.risk_topics or []), *assessment.topics})
     return rose and rank >= lifecycle.AT_RISK_RANK
@@ -489,27 +521,38 @@ def _advance_intake(session: Session, policy: Policy, client: Client, consultati
     elif outcome.status == "completed":
         consultation_repo.set_intake_answers(consultation, outcome.answers)
         _leave_flow(consultation)
-        _enter_queue(session, consultation, now)
-        _queued_message(session, consultation, out)
+        _enter_queue(session, policy, consultation, now)
+        _queued_message(session, policy, consultation, out, now)
     return consultation
 
 
-def _queued_message(session: Session, consultation: Consultation, out: Outbound) -> None:
-    ahead = consultation_repo.position(session, consultation)
+def _queued_message(session: Session, policy: Policy, consultation: Consultation, out: Outbound,
+                    now: datetime) -> None:
+    """Joined the queue: how many are ahead, an honest expected wait, and the waiting user's buttons."""
+    c = consultation
+    if c.risk_rank >= lifecycle.AT_RISK_RANK:  # never a queue for a person at risk (the crisis step speaks)
+        return
+    ahead = consultation_repo.position(session, c, now)
     if ahead == 0:
-        out.say(texts.QUEUED_FIRST, kind="queued")
+        text = texts.QUEUED_FIRST
     elif ahead >= texts.QUEUED_LONG_THRESHOLD:
-        out.say(texts.QUEUED_LONG, kind="queued")
+        text = texts.QUEUED_LONG
     else:
-        out.say(texts.QUEUED.format(ahead=ahead), kind="queued")
+        text = texts.QUEUED.format(ahead=ahead)
+    if ahead:
+        text += "\n" + waiting.describe_wait(waiting.expected_wait(session, policy.routing, now))
+    offer = waiting.previous_counselor(session, policy.routing, c, now) is not None
+    if offer:
+        text += "\n" + texts.SAME_COUNSELOR_OFFER
+    out.say(text, waiting.quick_replies(session, policy.routing, c, now, offer_same_counselor=offer), kind="queued")
 
 
-def _waiting_ack(policy: Policy, consultation: Consultation, out: Outbound, now: datetime) -> None:
+def _waiting_ack(session: Session, policy: Policy, consultation: Consultation, out: Outbound, now: datetime) -> None:
     if out.items:
         return
     if consultation.waiting_ack_at is None or now - consultation.waiting_ack_at >= policy.waiting_ack_every:
         consultation.waiting_ack_at = now
-        out.say(texts.WAITING_ACK)
+        out.say(texts.WAITING_ACK, waiting.quick_replies(session, policy.routing, consultation, now))
 
 
 def _at_risk_ack(policy: Policy, consultation: Consultation, out: Outbound, now: datetime, *,

@@ -6,17 +6,18 @@ Every message goes through the outbox (Outbound) in the same transaction as the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from flows import alerts, texts
+from flows import alerts, organizations, routing, texts, turns
 from flows.consultation import Outbound
-from flows.line_messages import postback_quick_replies
+from flows.line_messages import postback_quick_replies, referral_card
 from storage import consultations as consultation_repo
 from storage import messages as message_repo
+from storage import organizations as org_repo
 from storage import workspace as workspace_repo
-from storage.models import Consultation, Note, Staff, Transfer
+from storage.models import Consultation, Note, Organization, Staff, Transfer
 
 DISPOSITIONS = {"continuing": "相談継続", "information": "情報提供", "referral": "紹介・リファー",
                 "emergency": "緊急対応", "dropped": "中断/離脱"}
@@ -42,16 +43,24 @@ def claim(session: Session, staff: Staff, consultation_id: int, now: datetime, l
     sent at once by one counselor cannot all pass a count taken before any of them is written."""
     limit = staff.max_active or limits.max_active
     consultation_repo.lock_staff(session, staff.id)
-    if not consultation_repo.claim(session, consultation_id, staff.id, now, limit=limit):
+    before = session.get(Consultation, consultation_id)
+    from_org = before.organization if before is not None else None
+    was_overflowed = before is not None and before.overflow_at is not None and before.overflow_at <= now
+    # The consultation becomes the claimer's organization's (routing, issue 10).
+    if not consultation_repo.claim(session, consultation_id, staff.id, now, limit=limit,
+                                   organization_id=staff.organization_id):
         if consultation_repo.active_count_for(session, staff.id) >= limit:
             raise HandoffError("limit", f"同時に担当できるのは{limit}件までです")
         raise HandoffError("conflict", "この相談はすでに他の相談員が担当しています")
     c = session.get(Consultation, consultation_id)
     assert c is not None
     session.refresh(c)
+    if from_org is not None:
+        routing.record_taken(session, c, staff, from_org, now, was_overflowed=was_overflowed)
     out = Outbound(c.client, now, consultation=c)
     out.say(texts.COUNSELOR_JOINED, kind="joined")
     out.flush(session)
+    turns.notify_turns(session, now)  # whoever is next now and asked to be told hears it once
     return c
 
 
@@ -83,6 +92,48 @@ def transfer(session: Session, staff: Staff, c: Consultation, to: Staff, note: s
                          to_organization_id=to.organization_id, note=note, created_at=now))
     _log(session, c, f"{staff.display_name}さんから{to.display_name}さんに引き継ぎました", staff, now)
     session.refresh(c)
+    out = Outbound(c.client, now, consultation=c)
+    out.say(texts.TRANSFERRED_TO_COLLEAGUE, kind="transfer")
+    out.flush(session)
+
+
+def transfer_to_member(session: Session, staff: Staff, c: Consultation, to: Organization, note: str | None,
+                       now: datetime, overflow_after: timedelta) -> None:
+    """Hand a consultation to another member organization's queue (issue 10): the note goes with it for
+    the recipient, the history stays (a Transfer row and a routing decision), and the user is told gently.
+
+    The holder of an active consultation may hand it on; a waiting one, anyone who may see it (the caller
+    checks that). It keeps its place in the fair order (the user has waited all along) and overflows to
+    every member after `overflow_after` from now, like any routed consultation."""
+    if c.state == "active" and c.counselor_id != staff.id:
+        raise HandoffError("state", "担当中の相談は、担当の相談員だけが引き継げます")
+    if c.state not in ("waiting", "active"):
+        raise HandoffError("state", "待機中か担当中の相談だけ引き継げます")
+    if not to.active or to.is_default or to.id == c.organization_id:
+        raise HandoffError("invalid", "引き継ぎ先には、いま受け付けている別の団体を選んでください", "to_organization")
+    from_staff = c.counselor_id
+    c.state, c.counselor_id, c.preferred_staff_id = "waiting", None, None
+    c.organization_id, c.organization = to.id, to
+    c.overflow_at, c.overflowed_at = now + overflow_after, None
+    session.add(Transfer(consultation_id=c.id, from_staff_id=staff.id, to_staff_id=None, to_organization_id=to.id,
+                         note=note, created_at=now))
+    org_repo.record_decision(session, c.id, routing.TRANSFER, "transfer", now, organization_id=to.id,
+                             staff_id=staff.id)
+    message_repo.add(session, client_id=c.client_id, consultation_id=c.id, direction="out", sender="system",
+                     kind="notice", text=texts.NOTICE_TRANSFERRED_TO_MEMBER.format(name=to.name), now=now,
+                     staff_id=staff.id)
+    out = Outbound(c.client, now, consultation=c)
+    out.say(texts.TRANSFERRED_TO_MEMBER, kind="transfer")
+    out.flush(session)
+    session.flush()
+    if from_staff is not None:
+        turns.notify_turns(session, now)
+
+
+# A member organization's kind -> the referral category the statistics count (storage/stats.py).
+REFERRAL_OF_KIND = {"family_association": "family_association", "regional_center": "regional_center",
+                    "youth_support_station": "support_station", "peer_group": "peer_group", "ibasho": "ibasho",
+                    "npo": "other", "other": "other"}
 
 
 def _limit(staff: Staff, limits: Limits | None) -> int:
@@ -145,12 +196,13 @@ def reopen(session: Session, staff: Staff, c: Consultation, reason: str, now: da
 
 
 def release_all(session: Session, staff: Staff, now: datetime) -> list[Consultation]:
-    """Everything a staff member holds goes back to the queue (their account was disabled): the user is
-    told the counselor is changing, and a consultation at risk alerts every counselor again."""
+    """Everything a staff member holds goes back to the queue (their account was disabled), shown to every
+    member at once: the user is told the counselor is changing, and one at risk alerts everyone again."""
     released = []
     for c in workspace_repo.active_of(session, staff.id):
         c.state, c.counselor_id = "waiting", None
         c.queued_at = c.queued_at or now
+        c.overflow_at = now  # every member's counselors see it at once: the user was mid-conversation
         if c.risk_rank >= consultation_repo.AT_RISK_RANK:
             alerts.raise_alert(c, now)
         out = Outbound(c.client, now, consultation=c)
@@ -162,7 +214,15 @@ def release_all(session: Session, staff: Staff, now: datetime) -> list[Consultat
 
 
 def close(session: Session, staff: Staff, c: Consultation, disposition: str, referral: str | None,
-          now: datetime, *, survey: bool = True) -> None:
+          now: datetime, *, survey: bool = True, referral_org: Organization | None = None) -> None:
+    """Close (by staff). With `referral_org`, a member the person is referred to: its referral card goes to
+    the user with the closing words (one click), and the referral is recorded for statistics."""
+    if referral_org is not None:
+        if disposition != "referral":
+            raise HandoffError("invalid", "案内カードは「紹介・リファー」で終了するときに送れます。", "referral_org")
+        if organizations.referral_card(referral_org) is None:
+            raise HandoffError("invalid", "この団体には案内カードがありません。", "referral_org")
+        referral = referral or REFERRAL_OF_KIND.get(referral_org.kind, "other")
     if disposition not in DISPOSITIONS:
         raise HandoffError("invalid", "終了の区分を選んでください。", "disposition")
     if disposition == "referral" and referral not in REFERRALS:
@@ -171,7 +231,11 @@ def close(session: Session, staff: Staff, c: Consultation, disposition: str, ref
         raise HandoffError("state", "この相談はすでに終了しています")
     c.state, c.closed_at, c.close_reason = "closed", now, "counselor"
     c.disposition, c.referral, c.closed_by_id = disposition, referral if disposition == "referral" else None, staff.id
+    c.referral_organization_id = referral_org.id if referral_org is not None else None
     out = Outbound(c.client, now, consultation=c)
+    if referral_org is not None:
+        out.say(texts.REFERRAL_INTRO, kind="referral")
+        out.add(_card(referral_org), "referral_card", texts.REFERRAL_ALT.format(name=referral_org.name))
     out.say(texts.CLOSING, kind="closing")
     if survey:
         items = [(label, f"survey={code}&c={c.id}") for code, label in texts.SURVEY_LABELS.items()]
@@ -180,3 +244,14 @@ def close(session: Session, staff: Staff, c: Consultation, disposition: str, ref
     message_repo.add(session, client_id=c.client_id, consultation_id=c.id, direction="out", sender="system",
                      kind="notice", text=f"相談を終了しました（{DISPOSITIONS[disposition]}）", now=now,
                      staff_id=staff.id)
+
+
+def _card(org: Organization) -> dict:
+    card = organizations.referral_card(org)
+    assert card is not None
+    url = card.get("url")
+    return referral_card(alt_text=texts.REFERRAL_ALT.format(name=card["name"]), name=card["name"],
+                         sections=[(texts.REFERRAL_WHAT, card.get("what", "")),
+                                   (texts.REFERRAL_CONTACT, card.get("contact", "")),
+                                   (texts.REFERRAL_HOURS, card.get("hours", ""))],
+                         link=(texts.REFERRAL_LINK, url) if url else None)

@@ -25,6 +25,9 @@ AT_RISK_RANK = 2  # high (2) and imminent (3)
 EVENTS = ("text", "non_text", "block")
 # Actions that end a consultation; never allowed in an at-risk state.
 CLOSING_ACTIONS = frozenset({"close_by_user", "close_blocked"})
+# Actions that speak of a queue (position, 「順番」); never in an at-risk state either (issue 10): a person
+# at risk was promised priority and must not hear otherwise.
+QUEUE_STATUS_ACTIONS = frozenset({"tell_position", "notify_turn", "same_counselor"})
 
 
 class LifecycleDefinitionError(ValueError):
@@ -93,7 +96,10 @@ def build_lifecycle(actions: Iterable[str]) -> Lifecycle:
             LifeState("intake", on={"text": "advance_intake", "non_text": "repeat_intake_question",
                                     "block": "close_blocked"}, timeout_closes=True),
             LifeState("waiting", on={"text": "ack_waiting", "non_text": "ack_waiting", "block": "close_blocked"},
-                      commands={w: "close_by_user" for w in end_or_cancel}),
+                      commands={**{w: "close_by_user" for w in end_or_cancel},
+                                **{w: "tell_position" for w in texts.COMMAND_POSITION},
+                                **{w: "notify_turn" for w in texts.COMMAND_NOTIFY},
+                                **{w: "same_counselor" for w in texts.COMMAND_SAME_COUNSELOR}}),
             LifeState("active", on={"text": "relay", "non_text": "relay", "block": "note_blocked"},
                       commands={w: "close_by_user" for w in end}),
             # The crisis path: same places, no way out but staff.
@@ -126,6 +132,8 @@ def _validate(lc: Lifecycle) -> None:
         if s.at_risk:
             for action in sorted(used & CLOSING_ACTIONS):
                 problems.append(f"at-risk state {s.name!r} may not close ({action!r}); only staff close it")
+            for action in sorted(used & QUEUE_STATUS_ACTIONS):
+                problems.append(f"at-risk state {s.name!r} may not speak of a queue ({action!r})")
             if s.timeout_closes:
                 problems.append(f"at-risk state {s.name!r} may not be closed by a timeout")
             base = lc.state_map.get(s.base or "")

@@ -67,6 +67,51 @@ STILL_WAITING = (
     "書きたいことがあれば、ここに送ってくださいね。"
 )
 
+# --- where you stand in the queue, and who answers (issue 10) -----------------------------------------
+# Only ever said to someone NOT at risk (the at-risk states of flows/lifecycle.py do not list these
+# commands, and the table refuses to be built if they did). Honest, never a promise.
+POSITION_ASK = "あと何人？"  # quick-reply labels (at most 20 characters)
+NOTIFY_ASK = "順番が来たら知らせて"
+SAME_COUNSELOR_ASK = "前回の相談員を希望"
+COMMAND_POSITION = ("あと何人？", "あと何人", "何番目？", "何番目", "何人待ち？", "何人待ち", "あとどれくらい？",
+                    "あとどれくらい", "あと何分？", "あと何分")
+COMMAND_NOTIFY = (NOTIFY_ASK, "順番がきたら知らせて", "知らせて", "知らせてください", "通知して")
+COMMAND_SAME_COUNSELOR = (SAME_COUNSELOR_ASK, "前回の相談員がいい", "同じ相談員がいい", "前と同じ人がいい")
+POSITION_NEXT = "次にお返事する番です。相談員が入ると、このトークでお知らせします。"
+POSITION_AHEAD = "いま、あなたの前に{ahead}人の方がお待ちです。"
+WAIT_ESTIMATE = "最近は、お返事までおよそ{wait}でした。あくまで目安で、前後することがあります。"
+WAIT_FEW_MINUTES = "数分"
+WAIT_MINUTES = "{minutes}分"
+WAIT_OVER_AN_HOUR = "1時間以上"
+WAIT_UNKNOWN = "どのくらいお待ちいただくかは、いまはわかりません。ごめんなさい。できるだけ早くお返事しますね。"
+NOTIFY_OK = (
+    "わかりました。次にお返事する番になったら、このトークでお知らせします。それまで、ほかのことをしていて大丈夫です。"
+)
+NOTIFY_ALREADY = "はい、お知らせする準備はできています。次にお返事する番になったら、このトークでお知らせします。"
+NOTIFY_NOW = "次にお返事する番です。相談員が入ると、このトークでお知らせします。"
+TURN_NEXT = "お待たせしました。次にお返事する番になりました。相談員が入るまで、もう少しだけお待ちください。"
+SAME_COUNSELOR_OFFER = "前回お話しした相談員が、いま受付中です。よければ、同じ相談員を希望することもできます。"
+SAME_COUNSELOR_OK = "前回お話しした相談員に伝えました。その相談員がお返事しますので、少しお待ちください。"
+SAME_COUNSELOR_UNAVAILABLE = (
+    "ごめんなさい、前回の相談員は、いまはお返事できないようです。ほかの相談員が、心をこめてお返事しますね。"
+)
+# A counselor hands the consultation to another member or colleague (gently; the story goes with it).
+TRANSFERRED_TO_MEMBER = (
+    "より合った相談先の相談員におつなぎします。これまでのお話は引き継がれますので、同じことを"
+    "くり返さなくて大丈夫です。少しだけお待ちください。"
+)
+NOTICE_TRANSFERRED_TO_MEMBER = "{name}へ引き継ぎました。"  # a line in the chat for the counselors only
+TRANSFERRED_TO_COLLEAGUE = (
+    "ここからは、別の相談員がお返事します。これまでのお話は引き継いでいますので、安心してください。"
+)
+# Referral card (a LINE Flex message): the heading and the alt text a phone shows in the chat list.
+REFERRAL_INTRO = "ご紹介した相談先の案内です。気が向いたときに、ご自分のペースで連絡してみてください。"
+REFERRAL_ALT = "相談先のご案内：{name}"
+REFERRAL_WHAT = "どんなところ"
+REFERRAL_CONTACT = "連絡先"
+REFERRAL_HOURS = "受付時間"
+REFERRAL_LINK = "くわしく見る"
+
 # --- a person at risk --------------------------------------------------------------------------------
 # One coherent set: the first bubble names 119/110 and asks to call now; then the lines open at this
 # moment (built from emergency_contacts.toml); then one status bubble that never contradicts the others:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from storage import fair_order, visibility
 from storage.models import Client, Consultation, Organization, Staff
 
 OPEN_STATES = ("intake", "waiting", "active")
@@ -85,29 +86,28 @@ def create(session: Session, client: Client, organization: Organization, now: da
 
 def queue(session: Session, organization_ids: list[int] | None = None,
           *, include_training: bool = True) -> list[Consultation]:
-    """Waiting consultations in queue order: highest risk first, then longest wait."""
+    """Waiting consultations in the fair order (storage/fair_order.py: risk first, then wait, with ageing).
+    Who may see which is storage/visibility.py's `visible_queue`; this is the unfiltered list."""
     stmt = select(Consultation).where(Consultation.state == "waiting")
     if organization_ids is not None:
         stmt = stmt.where(Consultation.organization_id.in_(organization_ids))
     if not include_training:
         stmt = stmt.where(Consultation.is_training.is_(False))
-    return list(session.scalars(stmt.order_by(Consultation.risk_rank.desc(), Consultation.queued_at,
-                                              Consultation.id)))
+    return list(session.scalars(stmt.order_by(*fair_order.ORDER)))
 
 
-def position(session: Session, consultation: Consultation) -> int:
-    """How many consultations are ahead of this one in its organization's queue."""
+def position(session: Session, consultation: Consultation, now: datetime) -> int:
+    """How many waiting consultations come before this one, in the fair order, among those the same
+    counselors could take first: its organization's queue and what every counselor sees (shared queue,
+    overflow, at risk); for a consultation every counselor sees, everyone waiting before it."""
     c = consultation
-    ahead = select(func.count()).select_from(Consultation).where(
-        Consultation.state == "waiting",
-        Consultation.organization_id == c.organization_id,
-        Consultation.id != c.id,
-        (Consultation.risk_rank > c.risk_rank)
-        | ((Consultation.risk_rank == c.risk_rank) & (Consultation.queued_at < c.queued_at))
-        | ((Consultation.risk_rank == c.risk_rank) & (Consultation.queued_at == c.queued_at)
-           & (Consultation.id < c.id)),
-    )
-    return session.scalar(ahead) or 0
+    session.flush()
+    stmt = select(func.count()).select_from(Consultation).where(
+        Consultation.state == "waiting", Consultation.id != c.id, fair_order.ahead_of(c))
+    everyone_sees = session.scalar(select(exists().where(Consultation.id == c.id, visibility.shared_now(now))))
+    if not everyone_sees:
+        stmt = stmt.where(or_(Consultation.organization_id == c.organization_id, visibility.shared_now(now)))
+    return session.scalar(stmt) or 0
 
 
 def expired_intakes(session: Session, now: datetime, limit: int = 200) -> list[Consultation]:
@@ -155,14 +155,31 @@ def claim_waiting_updates(session: Session, now: datetime, waited: timedelta, li
                   {"waiting_notice_at": now}, limit)
 
 
-def claim(session: Session, consultation_id: int, staff_id: int, now: datetime, *, limit: int | None = None) -> bool:
+def claim_overflows(session: Session, now: datetime, limit: int = 200) -> list[Consultation]:
+    """Waiting consultations past their overflow time whose overflow is not recorded yet, each taken by
+    exactly one sweep (`overflowed_at` is set by the claiming UPDATE)."""
+    return _claim(session, [Consultation.state == "waiting", Consultation.overflow_at.is_not(None),
+                            Consultation.overflow_at <= now, Consultation.overflowed_at.is_(None)],
+                  {"overflowed_at": now}, limit)
+
+
+def claim(session: Session, consultation_id: int, staff_id: int, now: datetime, *, limit: int | None = None,
+          organization_id: int | None = None) -> bool:
     """Exactly one counselor wins: a conditional UPDATE that only a waiting consultation matches, and,
     with `limit`, only while the counselor holds fewer than `limit` active consultations (counted in
-    the same statement; call `lock_staff` first so one counselor's claims run one after another)."""
+    the same statement; call `lock_staff` first so one counselor's claims run one after another).
+
+    `organization_id`: the claimer's organization, which the consultation then belongs to (routing,
+    issue 10). `claimed_at` keeps the first claim (a consultation transferred back to a queue is claimed
+    again; the wait until a counselor first joined stays what it was)."""
     stmt = update(Consultation).where(Consultation.id == consultation_id, Consultation.state == "waiting")
     if limit is not None:
         stmt = stmt.where(_active_count(staff_id) < limit)
-    result = session.execute(stmt.values(state="active", counselor_id=staff_id, claimed_at=now))
+    values: dict[str, Any] = {"state": "active", "counselor_id": staff_id,
+                              "claimed_at": func.coalesce(Consultation.claimed_at, now)}
+    if organization_id is not None:
+        values["organization_id"] = organization_id
+    result = session.execute(stmt.values(**values))
     return result.rowcount == 1
 
 
@@ -199,13 +216,13 @@ def set_intake_answers(c: Consultation, answers: dict[str, Any]) -> None:
             setattr(c, field, answers[field])
 
 
-def unclaimed_at_risk(session: Session) -> list[Consultation]:
-    """Waiting consultations at high or imminent risk: what the console alerts about, most urgent first."""
-    return list(session.scalars(
-        select(Consultation)
-        .where(Consultation.state == "waiting", Consultation.risk_rank >= AT_RISK_RANK)
-        .order_by(Consultation.risk_rank.desc(), Consultation.queued_at, Consultation.id)
-    ))
+def unclaimed_at_risk(session: Session, visible: Any = None) -> list[Consultation]:
+    """Waiting consultations at high or imminent risk: what the console alerts about, most urgent first.
+    `visible`: a storage.visibility filter for one viewer (None: all)."""
+    stmt = select(Consultation).where(Consultation.state == "waiting", Consultation.risk_rank >= AT_RISK_RANK)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return list(session.scalars(stmt.order_by(*fair_order.ORDER)))
 
 
 def realert(session: Session, consultation_id: int, last_alerted_at: datetime | None, now: datetime) -> bool:

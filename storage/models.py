@@ -77,6 +77,15 @@ class Organization(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
+    # --- routing (issue 10): the member as data (flows/organizations.py reads and checks these) ---
+    takes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # who/age_bands/areas/concerns; empty = any
+    evenings: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"weekdays": [...], "hours": [...]}]
+    closed_dates: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ISO dates with nobody on duty
+    capacity: Mapped[int | None] = mapped_column(Integer)  # consultations waiting or active at once; None = any
+    referral_card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what, contact, hours, url
+    updated_at: Mapped[datetime | None]
+    # --- end routing
+
 
 class Staff(Base):
     __tablename__ = "staff"
@@ -192,9 +201,18 @@ class Consultation(Base):
     idle_prompted_at: Mapped[datetime | None]  # last "the user has gone quiet" prompt to the counselor
     read_token: Mapped[str | None] = mapped_column(String(512))  # the user's latest markAsReadToken, until used
     loading_shown_at: Mapped[datetime | None]  # last loading animation shown while the counselor types
+    # --- routing (issue 10) ---
+    queue_key: Mapped[datetime | None]  # fair order among the not-at-risk: queued_at less the risk head start
+    overflow_at: Mapped[datetime | None]  # from then on every member sees it (routing + OVERFLOW_MINUTES)
+    overflowed_at: Mapped[datetime | None]  # when the overflow was recorded as a routing decision
+    preferred_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # "same counselor as last time"
+    notify_requested_at: Mapped[datetime | None]  # the user asked to be told when it is their turn
+    notified_at: Mapped[datetime | None]  # ... and was told (once)
+    referral_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    # --- end routing
 
     client: Mapped[Client] = relationship()
-    organization: Mapped[Organization] = relationship()
+    organization: Mapped[Organization] = relationship(foreign_keys=[organization_id])
     counselor: Mapped[Staff | None] = relationship(foreign_keys=[counselor_id])
 
 
@@ -351,6 +369,44 @@ class Transfer(Base):
 
     from_staff: Mapped[Staff | None] = relationship(foreign_keys=[from_staff_id])
     to_staff: Mapped[Staff | None] = relationship(foreign_keys=[to_staff_id])
+
+
+# --- routing (issue 10) ----------------------------------------------------------------------------
+
+
+class RoutingRule(Base):
+    """One `[[route]]` of the consortium file: intake answers and triage topics -> members, in order."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # the first matching rule wins
+    name: Mapped[str] = mapped_column(String(120))
+    match: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # who/age_bands/areas/concerns/topics
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)  # organization slugs, first choice first
+    created_at: Mapped[datetime]
+
+
+class RoutingDecision(Base):
+    """Every routing decision about a consultation, with its reason (shown in the chat view)."""
+
+    __tablename__ = "routing_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # routed, overflow, at_risk, transfer, same_counselor, taken
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))  # where it went
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # who did it / the counselor asked for
+    rule: Mapped[str | None] = mapped_column(String(120))  # the rule that matched
+    reason: Mapped[str] = mapped_column(String(40))  # a code; the console shows its label
+    candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"slug", "outcome"}] in rule order
+    created_at: Mapped[datetime]
+
+    organization: Mapped[Organization | None] = relationship()
+    staff: Mapped[Staff | None] = relationship()
+
+
+# --- end routing
 
 
 class AuditEvent(Base):

@@ -174,6 +174,15 @@ def end_sessions(session: Session, staff_id: int, now: datetime, reason: str) ->
     return result.rowcount
 
 
+def seen_since(session: Session, staff_id: int, since: datetime) -> bool:
+    """On duty: a live console session used since `since`, or an API token used since then (issue 10)."""
+    in_console = select(StaffSession.id).where(StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None),
+                                               StaffSession.last_seen_at >= since).limit(1)
+    by_token = select(ApiToken.id).where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None),
+                                         ApiToken.last_used_at >= since).limit(1)
+    return session.scalar(in_console) is not None or session.scalar(by_token) is not None
+
+
 # --- API tokens -----------------------------------------------------------------------------------
 
 

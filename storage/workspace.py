@@ -15,6 +15,7 @@ from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import (
     Client,
@@ -43,6 +44,7 @@ class Facts:
     unread: int = 0
     label_ids: list[int] = field(default_factory=list)
     returning: bool = False
+    transferred: bool = False  # handed over at least once (a queue badge, issue 10)
 
 
 def preload(session: Session, consultations: Iterable[Consultation]) -> list[object]:
@@ -51,7 +53,8 @@ def preload(session: Session, consultations: Iterable[Consultation]) -> list[obj
     list while using them (the identity map holds objects only as long as something else does)."""
     rows = list(consultations)
     loaded: list[object] = []
-    for model, ids in ((Client, {c.client_id for c in rows}), (Staff, {c.counselor_id for c in rows} - {None}),
+    staff_ids = {c.counselor_id for c in rows} | {c.preferred_staff_id for c in rows}
+    for model, ids in ((Client, {c.client_id for c in rows}), (Staff, staff_ids - {None}),
                        (Organization, {c.organization_id for c in rows})):
         if ids:
             loaded.extend(session.scalars(select(model).where(model.id.in_(ids))))
@@ -93,6 +96,8 @@ def facts(session: Session, consultations: list[Consultation], staff_id: int) ->
                                  .group_by(Consultation.client_id)).all())
     for c in consultations:
         out[c.id].returning = first.get(c.client_id, c.id) < c.id
+    for cid in session.scalars(select(Transfer.consultation_id).where(Transfer.consultation_id.in_(ids)).distinct()):
+        out[cid].transferred = True
     return out
 
 
@@ -144,19 +149,24 @@ def mark_transfers_seen(session: Session, staff_id: int, consultation_id: int, n
                                            Transfer.seen_at.is_(None)).values(seen_at=now))
 
 
-def active_of(session: Session, staff_id: int) -> list[Consultation]:
-    """The consultations this staff member holds, oldest claim first (their order in the list)."""
-    return list(session.scalars(select(Consultation).where(Consultation.state == "active",
-                                                           Consultation.counselor_id == staff_id)
-                                .order_by(Consultation.claimed_at, Consultation.id)))
+def active_of(session: Session, staff_id: int, visible: ColumnElement[bool] | None = None) -> list[Consultation]:
+    """The consultations this staff member holds, oldest claim first (their order in the list); `visible`:
+    the viewer's visibility filter (storage.visibility.visible_filter)."""
+    stmt = select(Consultation).where(Consultation.state == "active", Consultation.counselor_id == staff_id)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return list(session.scalars(stmt.order_by(Consultation.claimed_at, Consultation.id)))
 
 
-def live(session: Session, organization_ids: list[int] | None) -> list[Consultation]:
-    """Waiting and active consultations (of these organizations; None: all), most at risk first, then the
-    longest waiting or longest running."""
+def live(session: Session, organization_ids: list[int] | None,
+         visible: ColumnElement[bool] | None = None) -> list[Consultation]:
+    """Waiting and active consultations (of these organizations; None: all; `visible`: the viewer's
+    visibility filter), most at risk first, then the longest waiting or longest running."""
     stmt = select(Consultation).where(Consultation.state.in_(("waiting", "active")))
     if organization_ids is not None:
         stmt = stmt.where(Consultation.organization_id.in_(organization_ids))
+    if visible is not None:
+        stmt = stmt.where(visible)
     return list(session.scalars(stmt.order_by(Consultation.risk_rank.desc(), Consultation.state.desc(),
                                               Consultation.queued_at, Consultation.id)))
 

@@ -113,10 +113,14 @@ def test_bad_input_is_a_400_not_a_500(client, user, make_staff):
 
 
 def test_a_counselor_cannot_open_another_organizations_consultation(client, user, make_staff):
-    ours = make_staff()
+    # With no member routing rules loaded it waits in the shared queue, which every member sees (issue 10);
+    # once a counselor of one member takes it, it is that member's, and the others no longer see it.
+    ours = make_staff(org_slug="our-npo")
+    theirs = make_staff("elsewhere", org_slug="other-npo")
     finish_intake(user)
     cid = client.get("/api/v1/queue", headers=ours).json["queue"][0]["id"]
-    theirs = make_staff("elsewhere", org_slug="other-npo")
+    assert [q["id"] for q in client.get("/api/v1/queue", headers=theirs).json["queue"]] == [cid]
+    assert client.post(f"/api/v1/consultations/{cid}/claim", headers=ours).status_code == 200
     assert client.get(f"/api/v1/consultations/{cid}", headers=theirs).status_code == 403
     assert client.get("/api/v1/queue", headers=theirs).json["queue"] == []
     assert client.get(f"/console/c/{cid}", headers=theirs).status_code == 403

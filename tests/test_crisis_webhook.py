@@ -348,14 +348,19 @@ def test_an_escalation_from_high_to_imminent_alerts_again(app, client, user, mak
     assert alert["risk"] == "imminent" and alert["key"] != key
 
 
-def test_alerts_list_only_consultations_the_viewer_may_see(app, client, user, make_staff):
+def test_alerts_reach_every_counselor_of_every_member_until_one_claims_it(app, client, user, make_staff):
+    # Issue 10: a consultation at high or imminent risk is visible to every counselor on duty at once,
+    # whatever member it was routed to; claimed, it is the claimer's and the alert ends for everyone.
     mine = make_staff()
     elsewhere = make_staff("counselor-other", org_slug="other-npo")
     user.says(HIGH)
-    assert len(client.get("/api/v1/alerts", headers=mine).json["alerts"]) == 1
-    assert client.get("/api/v1/alerts", headers=elsewhere).json["alerts"] == []
+    [alert] = client.get("/api/v1/alerts", headers=mine).json["alerts"]
+    assert [a["id"] for a in client.get("/api/v1/alerts", headers=elsewhere).json["alerts"]] == [alert["id"]]
     assert client.get("/api/v1/alerts").status_code == 401
     assert user.user_id not in client.get("/api/v1/alerts", headers=mine).get_data(as_text=True)
+    assert client.post(f"/api/v1/consultations/{alert['id']}/claim", headers=elsewhere).status_code == 200
+    assert client.get("/api/v1/alerts", headers=mine).json["alerts"] == []
+    assert client.get(f"/api/v1/consultations/{alert['id']}", headers=mine).status_code == 403
 
 
 # --- moderate is not ignored ----------------------------------------------------------------------------

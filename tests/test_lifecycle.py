@@ -40,6 +40,19 @@ def test_commands_are_fallbacks_of_each_state(state, text, action):
     assert decide(TABLE, state, "text", text) == action
 
 
+@pytest.mark.parametrize("state,text,action", [
+    ("waiting", "あと何人？", "tell_position"),
+    ("waiting", "何番目?", "tell_position"),
+    ("waiting", "順番が来たら知らせて", "notify_turn"),
+    ("waiting", "前回の相談員を希望", "same_counselor"),
+    ("waiting_at_risk", "あと何人？", "ack_at_risk"),  # at risk: no queue talk, only the gentle answer
+    ("waiting_at_risk", "順番が来たら知らせて", "ack_at_risk"),
+    ("active", "あと何人？", "relay"),
+])
+def test_the_queue_status_commands_belong_to_the_ordinary_waiting_state_only(state, text, action):
+    assert decide(TABLE, state, "text", text) == action
+
+
 @pytest.mark.parametrize("state,action", [
     ("intake", "close_blocked"), ("waiting", "close_blocked"), ("active", "note_blocked"),
     ("waiting_at_risk", "note_blocked_at_risk"), ("active_at_risk", "note_blocked_at_risk"),
@@ -69,6 +82,11 @@ def _with(state_name, **changes):
     (_with("active_at_risk", commands={"終わり": "hold_at_risk"}), "does not answer"),
     (_with("waiting", commands={"終わり": "vanish"}), "unknown action"),
     (_with("active", on={"text": "relay", "non_text": "relay"}), "'block'"),
+    # Issue 10: a person at risk never hears of a queue (position, 「順番」, the counselor of last time).
+    (_with("waiting_at_risk", commands={**TABLE.state("waiting_at_risk").commands, "あと何人？": "tell_position"}),
+     "may not speak of a queue"),
+    (_with("waiting_at_risk", on={"text": "notify_turn", "non_text": "ack_at_risk", "block": "note_blocked_at_risk"}),
+     "may not speak of a queue"),
 ])
 def test_a_table_that_could_let_go_of_a_person_at_risk_is_refused(broken, message):
     with pytest.raises(LifecycleDefinitionError, match=message):

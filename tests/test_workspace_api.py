@@ -240,11 +240,11 @@ def test_the_consortium_role_watches_every_member_and_a_coordinator_only_their_o
     assert stream(client, other_coordinator)["lists"]["watch"] == []
     assert [c["id"] for c in stream(client, consortium)["lists"]["watch"]] == [cid]
     assert stream(client, ours)["lists"]["watch"] is None  # counselors have no watch list
-    # The consortium lead reads it as a supervisor: recorded as "watch", no reply allowed.
-    detail = client.get(f"/api/v1/consultations/{cid}", headers=consortium).json
+    # The consortium lead opens it from the watch list: recorded as "watch", no reply allowed.
+    detail = client.get(f"/api/v1/consultations/{cid}?watch=1", headers=consortium).json
     assert detail["can"]["supervise"] and not detail["can"]["reply"] and not detail["can"]["claim"]
-    assert client.post(f"/api/v1/consultations/{cid}/messages", headers=consortium,
-                       json={"text": "x"}).status_code == 403
+    refused = client.post(f"/api/v1/consultations/{cid}/messages", headers=consortium, json={"text": "x"})
+    assert refused.status_code == 409 and refused.json["error"] == "担当中の相談にだけ返信できます"
     assert [a.action for a in audit_rows(app) if a.consultation_id == cid][-1] == "watch"
 
 

@@ -13,6 +13,9 @@ def register(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(evening_api_bp)  # dead letters, typing (issue 10)
     app.register_blueprint(pages_bp)
+    from bot.console.orgs import bp as orgs_bp  # issue 10: admins edit the member organizations
+
+    app.register_blueprint(orgs_bp)
     from bot.stats import register as register_stats
 
     register_stats(app)

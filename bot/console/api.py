@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
@@ -22,8 +23,9 @@ from bot.console.auth import api_rate_limit, current_staff, may_read, may_see, m
 from bot.console.schemas import Body, CannedIn, CloseIn, MessageIn, NoteIn, TransferIn
 from bot.services import services
 from flows import alerts, handoff
-from storage import audit
+from storage import audit, visibility
 from storage import canned as canned_repo
+from storage import organizations as org_repo
 from storage import workspace as workspace_repo
 from storage.models import Consultation, Note, Staff
 
@@ -120,12 +122,12 @@ def _unit(fn: Callable[..., Any]) -> Callable[..., Any]:
     return unit(adapted)
 
 
-def _consultation(db: Session, staff: Staff, cid: int) -> Consultation:
+def _consultation(db: Session, staff: Staff, cid: int, now: datetime) -> Consultation:
     """`consultation` for handlers written as fn(db, staff, now, ...): 404 or 403 unless `may_see`."""
     c = db.get(Consultation, cid)
     if c is None:
         raise ApiError(404, texts.NOT_FOUND, code="not_found")
-    if not may_see(staff, c):
+    if not may_see(staff, c, now):
         raise ApiError(403, texts.FORBIDDEN, code="forbidden")
     return c
 
@@ -135,7 +137,7 @@ def consultation(u: Unit, cid: int, *, watching: bool = False) -> Consultation:
     c = u.db.get(Consultation, cid)
     if c is None:
         raise ApiError(404, texts.NOT_FOUND, code="not_found")
-    allowed = may_read(u.staff, c) if watching else may_see(u.staff, c)
+    allowed = may_read(u.staff, c, u.now) if watching else may_see(u.staff, c, u.now)
     if not allowed:
         raise ApiError(403, texts.FORBIDDEN, code="forbidden")
     return c
@@ -147,8 +149,8 @@ def consultation(u: Unit, cid: int, *, watching: bool = False) -> Consultation:
 @bp.get("/queue")
 @unit
 def queue(u: Unit) -> Response:
-    items = [views.summary(u.db, c, u.now) for c in visible_queue(u.db, u.staff)]
-    mine = [views.summary(u.db, c, u.now) for c in my_chats(u.db, u.staff)]
+    items = [views.summary(u.db, c, u.now) for c in visible_queue(u.db, u.staff, u.now)]
+    mine = [views.summary(u.db, c, u.now) for c in my_chats(u.db, u.staff, u.now)]
     return jsonify(queue=items, mine=mine)
 
 
@@ -163,7 +165,7 @@ def crisis_alerts(u: Unit) -> Response:
 
 def alert_items(u: Unit) -> list[dict[str, Any]]:
     alerts.realert_due(u.db, u.now)
-    pending = [c for c in alerts.pending(u.db) if may_see(u.staff, c)]
+    pending = alerts.pending(u.db, visibility.visible_filter(u.staff, u.now))
     loaded = workspace_repo.preload(u.db, pending)  # noqa: F841  (held while the items are built)
     return [views.alert(u.db, c, u.now) for c in pending]
 
@@ -177,14 +179,14 @@ def consultation_detail(u: Unit, cid: int) -> Response:
     """The whole consultation. Opening it is audited once per viewing ("view"; "watch" for a supervisor
     reading a chat they could not otherwise see, or asking `?watch=1`), not on every refresh."""
     c = consultation(u, cid, watching=True)
-    sees = may_see(u.staff, c)
+    sees = may_see(u.staff, c, u.now)
     watching = not sees or request.args.get("watch") == "1"
     audit.record_view(u.db, u.staff.id, c.id, u.now, action="watch" if watching else "view", ip=request.remote_addr)
     if c.counselor_id == u.staff.id:
         workspace_repo.mark_transfers_seen(u.db, u.staff.id, c.id, u.now)
     line_touches.mark_read(services(), u.db, u.staff, c)  # its counselor has it open: 既読 on the user's phone
     out = views.detail(u.db, c, u.now, clock=u.clock, staff=u.staff, may_see=sees,
-                       may_supervise=may_supervise(u.staff, c))
+                       may_supervise=may_supervise(u.staff, c, u.now))
     out["stamp"] = stream.stamp(u, c)
     return jsonify(out)
 
@@ -232,7 +234,12 @@ def close(u: Unit, cid: int) -> Response:
     body = parse(CloseIn)
     if c.counselor_id != u.staff.id and u.staff.role == "counselor":
         raise ApiError(403, texts.NOT_YOURS, code="forbidden")
-    handoff.close(u.db, u.staff, c, body.disposition, body.referral, u.now)
+    referral_org = None
+    if body.referral_org:  # a member: its referral card goes to the user with the closing words (issue 10)
+        referral_org = org_repo.by_slug(u.db, body.referral_org)
+        if referral_org is None:
+            raise ApiError(400, texts.UNKNOWN_MEMBER, code="invalid", field="referral_org")
+    handoff.close(u.db, u.staff, c, body.disposition, body.referral, u.now, referral_org=referral_org)
     u.audit("close", c, detail=c.disposition)
     return jsonify(views.summary(u.db, c, u.now))
 
@@ -244,10 +251,14 @@ def transfer(u: Unit, cid: int) -> Response:
     confirms who has it now."""
     c = consultation(u, cid)
     body = parse(TransferIn)
+    if (body.to is None) == (body.to_organization is None):
+        raise ApiError(400, texts.TRANSFER_ONE_TARGET, code="invalid", field="to")
+    if body.to_organization is not None:
+        return _transfer_to_member(u, c, body.to_organization, body.note)
     from storage import staff as staff_repo
 
     to = staff_repo.by_login(u.db, body.to.strip())
-    if to is None or to.id == u.staff.id or not may_see(to, c):
+    if to is None or to.id == u.staff.id or not may_see(to, c, u.now):
         # One answer for unknown logins and for staff who may not see this consultation (another
         # organization): the API does not tell which logins exist elsewhere.
         raise ApiError(400, texts.TRANSFER_TO, code="invalid", field="to")
@@ -255,6 +266,19 @@ def transfer(u: Unit, cid: int) -> Response:
     u.audit("transfer", c, detail=f"to {to.login}")
     out = views.summary(u.db, c, u.now)
     out["confirmation"] = f"{to.display_name}さんに引き継ぎました。"
+    return jsonify(out)
+
+
+def _transfer_to_member(u: Unit, c: Consultation, slug: str, note: str | None) -> Response:
+    """Issue 10: hand the consultation to another member's queue, with a note its counselors see."""
+    to = org_repo.by_slug(u.db, slug)
+    if to is None:
+        raise ApiError(400, texts.UNKNOWN_MEMBER, code="invalid", field="to_organization")
+    handoff.transfer_to_member(u.db, u.staff, c, to, (note or "").strip() or None, u.now,
+                               services().policy.routing.overflow_after)
+    u.audit("transfer", c, detail=f"to organization {to.slug}")
+    out = views.summary(u.db, c, u.now)
+    out["confirmation"] = f"{to.name}に引き継ぎました。"
     return jsonify(out)
 
 

@@ -67,7 +67,7 @@ def reopen(u: Unit, cid: int) -> Response:
 def supervisor_note(u: Unit, cid: int) -> Response:
     """A supervisor's note on a live chat: staff see it (the counselor too), the user never does."""
     c = consultation(u, cid, watching=True)
-    if not may_supervise(u.staff, c):
+    if not may_supervise(u.staff, c, u.now):
         raise ApiError(403, texts.FORBIDDEN, code="forbidden")
     text = parse(NoteIn).text.strip()
     if not text:
@@ -83,7 +83,7 @@ def supervisor_note(u: Unit, cid: int) -> Response:
 def take_over(u: Unit, cid: int) -> Response:
     """A supervisor takes a live chat over from its counselor (or from the queue)."""
     c = consultation(u, cid, watching=True)
-    if not may_supervise(u.staff, c):
+    if not may_supervise(u.staff, c, u.now):
         raise ApiError(403, texts.FORBIDDEN, code="forbidden")
     previous = c.counselor.login if c.counselor else None
     handoff.take_over(u.db, u.staff, c, u.now, u.limits)
@@ -105,4 +105,4 @@ def label(u: Unit, cid: int) -> Response:
     else:
         label_repo.detach(u.db, c.id, lab.id)
     u.audit("label", c, detail=f"{'+' if body.on else '-'}{lab.name}")
-    return jsonify(labels=label_repo.ids_on(u.db, c.id), may_see=may_see(u.staff, c))
+    return jsonify(labels=label_repo.ids_on(u.db, c.id), may_see=may_see(u.staff, c, u.now))

@@ -15,9 +15,8 @@ from flask import abort, g, request, session
 from sqlalchemy.orm import Session
 
 from bot.services import services
-from storage import consultations as consultation_repo
 from storage import staff as staff_repo
-from storage import throttle
+from storage import throttle, visibility
 from storage import workspace as workspace_repo
 from storage.models import Consultation, Staff
 
@@ -95,47 +94,48 @@ def api_rate_limit(now: datetime) -> int | None:
     return None if verdict.allowed else verdict.retry_after
 
 
-def may_see(staff: Staff, c: Consultation) -> bool:
-    if staff.role == "admin":
-        return True
-    return c.organization_id == staff.organization_id or c.counselor_id == staff.id
+def may_see(staff: Staff, c: Consultation, now: datetime | None = None) -> bool:
+    """The one visibility rule (storage/visibility.py, issue 10) for one consultation, in its session."""
+    db = Session.object_session(c)
+    assert db is not None, "the consultation must be loaded in a session"
+    return visibility.may_see(db, staff, c, now or services().clock())
 
 
 # --- visibility, as every console route and the workspace stream use it --------------------------------
-# `may_see` is the rule; the functions below are thin wrappers that only ever narrow what it allows, so a
-# change to it (or to `storage.consultations.queue`) applies to every page, endpoint and the stream.
+# The rule is storage/visibility.py (`may_see` above for one consultation, `visible_filter` in SQL); the
+# functions below are thin wrappers that only ever narrow what it allows, so a change to it applies to
+# every page, endpoint and the stream.
 
 SUPERVISOR_ROLES = ("coordinator", "consortium", "admin")
-ALL_ORGANIZATION_ROLES = ("consortium", "admin")
+ALL_ORGANIZATION_ROLES = visibility.ALL_SEEING_ROLES
 
 
-def visible_queue(db: Session, staff: Staff) -> list[Consultation]:
-    """The waiting consultations this staff member may see, in queue order."""
-    orgs = None if staff.role == "admin" else [staff.organization_id]
-    return [c for c in consultation_repo.queue(db, orgs) if may_see(staff, c)]
+def visible_queue(db: Session, staff: Staff, now: datetime) -> list[Consultation]:
+    """The waiting consultations this staff member may see, in the fair order."""
+    return visibility.visible_queue(db, staff, now)
 
 
-def my_chats(db: Session, staff: Staff) -> list[Consultation]:
+def my_chats(db: Session, staff: Staff, now: datetime) -> list[Consultation]:
     """The consultations this staff member holds."""
-    return [c for c in workspace_repo.active_of(db, staff.id) if may_see(staff, c)]
+    return workspace_repo.active_of(db, staff.id, visibility.visible_filter(staff, now))
 
 
-def may_supervise(staff: Staff, c: Consultation) -> bool:
-    """Coordinators watch their organization's live chats (what `may_see` allows them); the consortium
-    role and admins watch every member's."""
+def may_supervise(staff: Staff, c: Consultation, now: datetime) -> bool:
+    """Coordinators watch their own organization's live chats; the consortium role and admins every
+    member's (all within what the rule lets them see)."""
     if staff.role in ALL_ORGANIZATION_ROLES:
-        return True
-    return staff.role == "coordinator" and may_see(staff, c)
+        return may_see(staff, c, now)
+    return staff.role == "coordinator" and c.organization_id == staff.organization_id and may_see(staff, c, now)
 
 
-def may_read(staff: Staff, c: Consultation) -> bool:
+def may_read(staff: Staff, c: Consultation, now: datetime) -> bool:
     """Open a consultation at all: as a counselor may, or as a supervisor watching it."""
-    return may_see(staff, c) or may_supervise(staff, c)
+    return may_see(staff, c, now) or may_supervise(staff, c, now)
 
 
-def supervised(db: Session, staff: Staff) -> list[Consultation]:
+def supervised(db: Session, staff: Staff, now: datetime) -> list[Consultation]:
     """Every live (waiting or active) consultation this staff member may watch as a supervisor."""
     if staff.role not in SUPERVISOR_ROLES:
         return []
     orgs = None if staff.role in ALL_ORGANIZATION_ROLES else [staff.organization_id]
-    return [c for c in workspace_repo.live(db, orgs) if may_supervise(staff, c)]
+    return workspace_repo.live(db, orgs, visibility.visible_filter(staff, now))

@@ -84,6 +84,6 @@ def acknowledge(db: Session, staff: Staff, now, oid: int) -> Response:  # noqa: 
 @_unit
 def typing(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
     """The counselor is writing a reply: LINE's loading animation on the user's screen (at most every 15 s)."""
-    c = _consultation(db, staff, cid)
+    c = _consultation(db, staff, cid, now)
     shown = line_touches.show_typing(services(), db, staff, c, now)
     return jsonify(shown=shown), 202

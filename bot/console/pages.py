@@ -29,6 +29,7 @@ from bot.security import clean_text
 from bot.services import services
 from flows.handoff import DISPOSITIONS, REFERRALS
 from storage import audit, throttle
+from storage import organizations as org_repo
 from storage import staff as staff_repo
 from storage.models import Consultation, Staff
 
@@ -51,6 +52,7 @@ NAV: list[NavItem] = [
     NavItem("stats", "統計", "stats.dashboard", SUPERVISOR_ROLES),
     NavItem("staff", "職員", "console.staff_list", ("admin",)),
     NavItem("audit", "監査ログ", "console.audit_log", ("admin",)),
+    NavItem("orgs", "参加団体", "console_orgs.index", ("admin",)),
     NavItem("account", "パスワード変更", "console.account"),
 ]
 
@@ -156,9 +158,10 @@ def page_unit(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _workspace(staff: Staff, cid: int | None) -> str:
+def _workspace(db: Session, staff: Staff, cid: int | None) -> str:
+    members = [o for o in org_repo.all_organizations(db) if o.active and not o.is_default]  # issue 10
     return render_template("workspace.html", staff=staff, cid=cid, dispositions=DISPOSITIONS, referrals=REFERRALS,
-                           poll_ms=POLL_MS, supervisor=staff.role in SUPERVISOR_ROLES,
+                           members=members, poll_ms=POLL_MS, supervisor=staff.role in SUPERVISOR_ROLES,
                            all_organizations=staff.role in ALL_ORGANIZATION_ROLES)
 
 
@@ -166,7 +169,7 @@ def _workspace(staff: Staff, cid: int | None) -> str:
 @page_unit
 def queue(db: Session, staff: Staff, now: Any):  # noqa: ANN201
     """The workspace: the queue and my chats, the conversation, its details."""
-    return _workspace(staff, None)
+    return _workspace(db, staff, None)
 
 
 @bp.get("/c/<int:cid>")
@@ -176,9 +179,9 @@ def chat(db: Session, staff: Staff, now: Any, cid: int):  # noqa: ANN201
     c = db.get(Consultation, cid)
     if c is None:
         abort(404)
-    if not may_read(staff, c):
+    if not may_read(staff, c, now):
         abort(403)
-    return _workspace(staff, cid)
+    return _workspace(db, staff, cid)
 
 
 @bp.get("/audit")

@@ -38,10 +38,12 @@ class NoteIn(Body):
 class CloseIn(Body):
     disposition: Annotated[str, StringConstraints(max_length=40)]
     referral: Annotated[str, StringConstraints(max_length=40)] | None = None
+    referral_org: Annotated[str, StringConstraints(max_length=40)] | None = None  # a member: send its card
 
 
 class TransferIn(Body):
-    to: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    to: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None  # a colleague's login
+    to_organization: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None  # a member
     note: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 

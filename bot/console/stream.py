@@ -42,9 +42,9 @@ class Cursor:
 def lists(u: Any) -> dict[str, Any]:
     """The queue, my chats and (supervisors) every live chat, with unread counts and previews."""
     db, staff = u.db, u.staff
-    queue = visible_queue(db, staff)
-    mine = my_chats(db, staff)
-    watch = supervised(db, staff)
+    queue = visible_queue(db, staff, u.now)
+    mine = my_chats(db, staff, u.now)
+    watch = supervised(db, staff, u.now)
     everything = {c.id: c for c in [*queue, *mine, *watch]}
     loaded = workspace_repo.preload(db, everything.values())  # noqa: F841  (held while the rows are built)
     facts = workspace_repo.facts(db, list(everything.values()), staff.id)
@@ -66,11 +66,11 @@ def chat(u: Any, cursor: Cursor) -> dict[str, Any] | None:
     if cursor.chat_id is None:
         return None
     c = u.db.get(Consultation, cursor.chat_id)
-    if c is None or not may_read(u.staff, c):
+    if c is None or not may_read(u.staff, c, u.now):
         return {"id": cursor.chat_id, "error": "forbidden"}
     # Reading a chat through the stream is audited like opening it: once per viewing (the page opened it
     # with GET /consultations/ID a moment ago, so this adds a row only for a chat left open a long time).
-    sees = may_see(u.staff, c)
+    sees = may_see(u.staff, c, u.now)
     audit.record_view(u.db, u.staff.id, c.id, u.now, action="watch" if cursor.watch or not sees else "view",
                       ip=request.remote_addr)
     rows = message_repo.with_delivery(u.db, c.id)
@@ -86,14 +86,14 @@ def stamp(u: Any, c: Consultation) -> str:
     up: when it changes, the page fetches the whole consultation again."""
     return version({"state": c.state, "counselor": c.counselor_id, "risk": c.risk_level, "cues": c.risk_cues,
                     "labels": label_repo.ids_on(u.db, c.id), "transfers": len(workspace_repo.transfers(u.db, c.id)),
-                    "disposition": c.disposition, "sees": may_see(u.staff, c), "idle": evening.is_idle(c)})
+                    "disposition": c.disposition, "sees": may_see(u.staff, c, u.now), "idle": evening.is_idle(c)})
 
 
 def snapshot(u: Any, cursor: Cursor, alert_items: list[dict[str, Any]]) -> dict[str, Any]:
     payload = lists(u)
     v = version(payload)
     mine = payload["mine"]
-    transfers = [views.transfer(t, u.clock) for t in workspace_repo.unseen_transfers_to(u.db, u.staff.id)]
+    transfers = [views.transfer(u.db, t, u.clock) for t in workspace_repo.unseen_transfers_to(u.db, u.staff.id)]
     return {
         "now": u.now.isoformat(),
         "me": {"id": u.staff.id, "name": u.staff.display_name, "role": u.staff.role},

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.console import texts as console_texts
 from bot.stats import labels as stats_labels
 from flows import evening, texts
 from flows.handoff import DISPOSITIONS, REFERRALS
@@ -19,8 +20,9 @@ from flows.intake import area_label
 from storage import labels as label_repo
 from storage import messages as message_repo
 from storage import milestones as milestone_repo
+from storage import organizations as org_repo
 from storage import workspace as workspace_repo
-from storage.models import Consultation, Note, Staff, Transfer
+from storage.models import Consultation, Note, Organization, Staff, Transfer
 
 RISK_LABELS = {"none": "", "moderate": "注意", "high": "高リスク", "imminent": "緊急"}
 STATE_LABELS = {"intake": "受付中", "waiting": "待機中", "active": "対応中", "closed": "終了"}
@@ -86,7 +88,51 @@ def summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
         "training": c.is_training, "counselor": c.counselor.display_name if c.counselor else None,
         "organization": c.organization.slug, "about_other": c.risk_about_other,
         "idle": evening.is_idle(c),  # the user went quiet: the counselor may close it as 中断/離脱
+        **route_summary(db, c, now),
     }
+
+
+def route_summary(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
+    """Issue 10: which queue it is in and why every counselor may see it (shown as badges)."""
+    transferred = bool(db.scalar(select(func.count()).select_from(Transfer).where(Transfer.consultation_id == c.id)))
+    preferred = db.get(Staff, c.preferred_staff_id) if c.preferred_staff_id else None
+    return {"organization_name": c.organization.name, "queue_badges": queue_badges(c, now, transferred),
+            "preferred_counselor": preferred.display_name if preferred else None,
+            "overflow_at": c.overflow_at.isoformat() if c.overflow_at else None}
+
+
+def queue_badges(c: Consultation, now: datetime, transferred: bool) -> list[str]:
+    """Why a waiting consultation is in this queue and who sees it (共有, 全団体, 全員, 指名, 引き継ぎ)."""
+    badges = []
+    if c.state == "waiting":
+        if c.organization.is_default:
+            badges.append(console_texts.QUEUE_SHARED)
+        elif c.overflow_at is not None and c.overflow_at <= now:
+            badges.append(console_texts.QUEUE_OVERFLOW)
+        if c.risk_rank >= 2:
+            badges.append(console_texts.QUEUE_AT_RISK)
+        if c.preferred_staff_id is not None:
+            badges.append(console_texts.QUEUE_PREFERRED)
+        if transferred:
+            badges.append(console_texts.QUEUE_TRANSFERRED)
+    return badges
+
+
+def routing_history(db: Session, c: Consultation) -> list[dict[str, Any]]:
+    """Every routing decision with its reason, oldest first, in words (and the members tried)."""
+    out = []
+    for d in org_repo.decisions(db, c.id):
+        org = d.organization.name if d.organization else "—"
+        staff = d.staff.display_name if d.staff else "—"
+        template = console_texts.ROUTING_REASONS.get(d.reason, d.reason)
+        out.append({"kind": d.kind, "kind_label": console_texts.ROUTING_KINDS.get(d.kind, d.kind),
+                    "reason": d.reason, "rule": d.rule, "organization": d.organization.slug if d.organization else None,
+                    "text": template.format(rule=d.rule or "", org=org, staff=staff),
+                    "tried": [{"slug": t.get("slug"), "outcome": t.get("outcome"),
+                               "label": console_texts.CANDIDATE_OUTCOMES.get(t.get("outcome", ""), "")}
+                              for t in (d.candidates or [])],
+                    "created_at": d.created_at.isoformat()})
+    return out
 
 
 def alert(db: Session, c: Consultation, now: datetime) -> dict[str, Any]:
@@ -114,8 +160,17 @@ def item(c: Consultation, f: workspace_repo.Facts, clock: Clock) -> dict[str, An
             "at": _iso(f.last_at), "at_label": clock.short(f.last_at)},
         "intake_labels": intake_labels(c), "counselor": c.counselor.display_name if c.counselor else None,
         "counselor_id": c.counselor_id, "organization": c.organization.slug,
-        "organization_name": c.organization.name,
+        "organization_name": c.organization.name, "queue_badges": queue_badges(c, clock.now, f.transferred),
+        "preferred_counselor": preferred.display_name if (preferred := _preferred(c)) else None,
     }
+
+
+def _preferred(c: Consultation) -> Staff | None:
+    """The counselor the user asked for (issue 10), from the session (preloaded for lists)."""
+    if c.preferred_staff_id is None:
+        return None
+    db = Session.object_session(c)
+    return db.get(Staff, c.preferred_staff_id) if db is not None else None
 
 
 def reply_waiting_since(c: Consultation) -> datetime | None:
@@ -138,17 +193,18 @@ def note(n: Note, clock: Clock) -> dict[str, Any]:
             "created_at": n.created_at.isoformat(), "at_label": clock.short(n.created_at)}
 
 
-def transfer(t: Transfer, clock: Clock) -> dict[str, Any]:
-    return {"id": t.id, "consultation_id": t.consultation_id,
-            "from": t.from_staff.display_name if t.from_staff else None,
-            "to": t.to_staff.display_name if t.to_staff else None, "to_id": t.to_staff_id,
-            "note": t.note, "at_label": clock.short(t.created_at), "seen": t.seen_at is not None}
-
-
-def routing_reason(c: Consultation) -> str | None:
-    """Why the consultation is in this queue, once routing records it (issue 10); None until then."""
-    reason = getattr(c, "routing_reason", None)
-    return str(reason) if reason else None
+def transfer(db: Session, t: Transfer, clock: Clock) -> dict[str, Any]:
+    """One hand-over with its note (the recipient reads why it came to them): to a colleague, or to
+    another member's queue (issue 10)."""
+    by = db.get(Staff, t.from_staff_id) if t.from_staff_id else None
+    to_staff = db.get(Staff, t.to_staff_id) if t.to_staff_id else None
+    to_org = db.get(Organization, t.to_organization_id) if t.to_organization_id and to_staff is None else None
+    return {"id": t.id, "consultation_id": t.consultation_id, "from": by.display_name if by else None,
+            "to": to_staff.display_name if to_staff else (to_org.name if to_org else None), "to_id": t.to_staff_id,
+            "to_staff": to_staff.display_name if to_staff else None,
+            "to_organization": to_org.name if to_org else None, "note": t.note,
+            "created_at": t.created_at.isoformat(), "at_label": clock.short(t.created_at),
+            "seen": t.seen_at is not None}
 
 
 def permissions(staff: Staff, c: Consultation, *, may_see: bool, may_supervise: bool) -> dict[str, bool]:
@@ -181,7 +237,7 @@ def detail(db: Session, c: Consultation, now: datetime, *, clock: Clock | None =
                        "disposition": e.disposition, "disposition_label": DISPOSITIONS.get(e.disposition or "", ""),
                        "referral_label": REFERRALS.get(e.referral or "", "")}
                       for e in workspace_repo.earlier(db, c)]
-    out["transfers"] = [transfer(t, clock) for t in workspace_repo.transfers(db, c.id)]
+    out["transfers"] = [transfer(db, t, clock) for t in workspace_repo.transfers(db, c.id)]
     out["labels"] = label_repo.ids_on(db, c.id)
     out["label_options"] = [{"id": lab.id, "name": lab.name}
                             for lab in label_repo.for_organization(db, c.organization_id)]
@@ -189,7 +245,7 @@ def detail(db: Session, c: Consultation, now: datetime, *, clock: Clock | None =
                           "next_step": stats_labels.NEXT_STEP_LABELS.get(m.next_step or "", ""),
                           "occurred_on": m.occurred_on.isoformat()}
                          for m in milestone_repo.for_client(db, c.client_id)]
-    out["routing_reason"] = routing_reason(c)
+    out["routing"] = routing_history(db, c)  # every routing decision with its reason (issue 10)
     out["organization_name"] = c.organization.name
     out["claimed_at_label"] = clock.full(c.claimed_at)
     out["closed"] = None if c.state != "closed" else {

@@ -35,7 +35,7 @@ def _record(db: Session, staff: Staff, cid: int, body: dict[str, Any], now: date
     c = db.get(Consultation, cid)
     if c is None:
         abort(404)
-    if not may_see(staff, c):
+    if not may_see(staff, c, now):
         abort(403)
     zone = ZoneInfo(services().settings.service_timezone)
     today = now.astimezone(zone).date()

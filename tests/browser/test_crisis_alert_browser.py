@@ -8,6 +8,7 @@ import pytest
 from flows import texts
 from storage import consultations as consultation_repo
 from storage import staff as staff_repo
+from tests.spine import wait_until
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -69,5 +70,6 @@ def test_a_counselor_on_a_chat_page_sees_the_crisis_alert(app, live_url, browser
     page.wait_for_selector("#claim")
     page.click("#claim")
     page.wait_for_selector("#crisis-alert", state="hidden", timeout=10_000)
-    assert in_crisis.last_text == texts.COUNSELOR_JOINED
+    # The joined message goes out through the outbox right after the claim's response: wait for it.
+    assert wait_until(lambda: in_crisis.last_text == texts.COUNSELOR_JOINED), in_crisis.last_text
     page.close()

@@ -173,6 +173,13 @@ const Console = (() => {
       a.append(head);
       const i = c.intake_labels;
       a.append(el("div", {class: "intake-line"}, `${i.who}・${i.age_band}・${i.area}・${i.concern}`));
+      // Issue 10: which queue it is in and why every counselor sees it; the counselor the user asked for.
+      if ((c.queue_badges || []).length || c.preferred_counselor) {
+        const route = el("div", {class: "route-line"});
+        for (const b of c.queue_badges || []) route.append(el("span", {class: "badge route"}, b));
+        if (c.preferred_counselor) route.append(el("span", {class: "preferred"}, `希望：${c.preferred_counselor}`));
+        a.append(route);
+      }
       if (c.cues.length) a.append(el("div", {class: "cues"}, c.cues.join("／")));
       a.append(preview(c));
       const meta = el("div", {class: "meta"}); labelChips(c, meta); a.append(meta);
@@ -364,11 +371,12 @@ const Console = (() => {
       $("#watch-panel").hidden = !(can.supervise && !can.reply);
       $("#take-over").hidden = !can.take_over;
       $("#idle-prompt").hidden = !(c.idle && can.reply);  // the evening clock (issue 10): the user went quiet
-      const mine = c.transfers.filter(t => t.to_id === me);
+      // The note of the last hand-over, for whoever takes it on: me by name, or my organization's queue.
+      const last = c.transfers[c.transfers.length - 1];
       const notice = $("#transfer-notice");
-      if (can.reply && mine.length) {
-        const t = mine[mine.length - 1];
-        notice.textContent = `${t.from || "—"}さんから引き継ぎました（${t.at_label}）` + (t.note ? `：「${t.note}」` : "");
+      if (last && ((can.reply && last.to_id === me) || (c.state === "waiting" && !last.to_staff))) {
+        const where = last.to_organization ? `（${last.to_organization}へ）` : "";
+        notice.textContent = `${last.from || "—"}さんから引き継ぎ${where}（${last.at_label}）` + (last.note ? `：「${last.note}」` : "");
         notice.hidden = false;
       }
       setEnabled(["claim"], can.claim); setEnabled(["send"], can.reply); setEnabled(["addnote"], can.note);
@@ -384,9 +392,13 @@ const Console = (() => {
       for (const [k, label] of [["who", "だれ"], ["age_band", "年代"], ["area", "地域"], ["concern", "内容"]]) {
         dl.append(el("dt", {}, label), el("dd", {"data-field": k}, c.intake_labels[k]));
       }
-      const routing = $("#routing");
-      routing.hidden = !c.routing_reason;
-      routing.textContent = c.routing_reason ? `振り分けの理由：${c.routing_reason}` : "";
+      // Issue 10: every routing decision with its reason (and the members tried).
+      const routing = $("#routing"); routing.replaceChildren();
+      for (const d of c.routing || []) {
+        const tried = d.tried.length ? `（${d.tried.map(t => `${t.slug}：${t.label}`).join("、")}）` : "";
+        routing.append(el("li", {"data-kind": d.kind}, `${d.kind_label}：${d.text}${tried}`));
+      }
+      $("#routing-section").hidden = !(c.routing || []).length;
       const labels = $("#labels"); labels.replaceChildren();
       if (!c.label_options.length) labels.append(el("p", {class: "hint"}, "この団体のラベルはまだありません。"));
       for (const l of c.label_options) {
@@ -413,7 +425,7 @@ const Console = (() => {
       const ms = $("#milestones"); ms.replaceChildren(...c.milestones.map(m =>
         el("li", {}, `${m.occurred_on}　${m.label}${m.next_step ? "（" + m.next_step + "）" : ""}`)));
       const tr = $("#transfers"); tr.replaceChildren(...c.transfers.map(t =>
-        el("li", {}, `${t.at_label}　${t.from || "—"} → ${t.to || "—"}${t.note ? "：" + t.note : ""}`)));
+        el("li", {class: "transfer"}, `${t.at_label}　${t.from || "—"} → ${t.to || "—"}${t.note ? "：" + t.note : ""}`)));
     }
 
     async function applyChat(ch) {
@@ -493,11 +505,12 @@ const Console = (() => {
       const cid = S.open;
       let answer;
       const ok = await act($("#transferform"), async () => {
-        answer = await api(`/consultations/${cid}/transfer`, "POST",
-          {to: $("#transfer-to").value, note: $("#transfer-note").value});
+        const org = $("#transfer-org");
+        const target = org && org.value ? {to_organization: org.value} : {to: $("#transfer-to").value};
+        answer = await api(`/consultations/${cid}/transfer`, "POST", {...target, note: $("#transfer-note").value});
       });
       if (ok) {
-        $("#transfer-to").value = ""; $("#transfer-note").value = "";
+        $("#transfer-to").value = ""; $("#transfer-note").value = ""; if ($("#transfer-org")) $("#transfer-org").value = "";
         S.version = ""; await load(cid);
         const status = $("#chat-status"); status.textContent = answer.confirmation; status.hidden = false;
         poll();
@@ -507,8 +520,10 @@ const Console = (() => {
       ev.preventDefault();
       const cid = S.open;
       const referral = $("#referral").value || null;
+      const card = $("#referral-org");
+      const referral_org = card && card.value ? card.value : null;  // sends that member's card (issue 10)
       const ok = await act($("#closeform"), () => api(`/consultations/${cid}/close`, "POST",
-        {disposition: $("#disposition").value, referral}));
+        {disposition: $("#disposition").value, referral, referral_org}));
       if (ok) { sessionStorage.removeItem(draftKey(cid)); S.version = ""; await load(cid); poll(); }
     });
     $("#reopenform").addEventListener("submit", async ev => {
