@@ -91,8 +91,10 @@ def holding(session: Session, organization_ids: Iterable[int]) -> dict[int, int]
 
 def lock(session: Session, organization_id: int) -> None:
     """Serialize routing into one organization (its capacity check): a row lock on PostgreSQL; SQLite has
-    one writer anyway."""
-    session.execute(select(Organization.id).where(Organization.id == organization_id).with_for_update())
+    one writer anyway. FOR NO KEY UPDATE: two routings wait for each other, but the foreign-key checks of
+    rows that merely point at the organization (a claim moving a consultation into it) do not wait."""
+    session.execute(select(Organization.id).where(Organization.id == organization_id)
+                    .with_for_update(key_share=True))
 
 
 def record_decision(session: Session, consultation_id: int, kind: str, reason: str, now: datetime, *,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.jobs import run_all
 from flows import texts
-from storage.models import Consultation, RoutingDecision
+from storage.models import Consultation, Organization, RoutingDecision
 from tests.consortium import FAMILY_40S_FAMILY, MONDAY_2030, SELF_20S_WORK, Intake, answer_intake, latest, queue_ids
 
 pytest_plugins = ["tests.consortium_fixtures"]
@@ -166,3 +166,46 @@ def test_the_overflow_wait_is_the_overflow_minutes_setting(settings, clock, line
         svc.sender.stop()
         svc.outbox.wait_idle()
         svc.engine.dispose()
+
+
+def test_two_consultations_routed_at_once_into_the_last_free_place_one_gets_it(app, database_url, consortium, clock):
+    """Run on SQLite and on PostgreSQL: the capacity check and the placement cannot interleave."""
+    import threading
+
+    from flows.routing import RoutingPolicy, route
+    from storage import consultations as consultation_repo
+    from storage.db import make_engine, make_session_factory, serialize
+    from storage.models import Client
+
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    ids = []
+    with sessions.begin() as db:
+        db.execute(Organization.__table__.update().where(Organization.slug == "saposute").values(capacity=1))
+        shared = consultation_repo.ensure_default_organization(db, clock())
+        for i in range(2):
+            client = Client(user_hash=f"race{i}".ljust(64, "0"), pseudonym=f"相談者-R{i}", first_seen_at=clock(),
+                            last_seen_at=clock())
+            db.add(client)
+            db.flush()
+            c = consultation_repo.create(db, client, shared, clock(), state="intake")
+            c.who, c.age_band, c.concern = "self", "20s", "work"
+            ids.append(c.id)
+    barrier = threading.Barrier(2)
+
+    def enter(cid):
+        with sessions.begin() as db:
+            barrier.wait()
+            serialize(db, None)  # how every unit of work that writes begins (storage/db.py)
+            c = db.get(Consultation, cid)
+            c.state, c.queued_at = "waiting", clock()
+            route(db, RoutingPolicy(), c, clock())
+
+    threads = [threading.Thread(target=enter, args=(cid,)) for cid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    with app.extensions["tsunagu"].sessions() as db:
+        assert sorted(db.get(Consultation, cid).organization.slug for cid in ids) == ["default", "saposute"]

@@ -122,8 +122,9 @@ def _unit(fn: Callable[..., Any]) -> Callable[..., Any]:
     return unit(adapted)
 
 
-def _consultation(db: Session, staff: Staff, cid: int, now: datetime) -> Consultation:
-    """`consultation` for handlers written as fn(db, staff, now, ...): 404 or 403 unless `may_see`."""
+def _consultation(db: Session, staff: Staff, cid: int, now: datetime | None = None) -> Consultation:
+    """`consultation` for handlers written as fn(db, staff, now, ...): 404 or 403 unless `may_see`.
+    `now`: the request's clock reading (read here only for callers that do not pass it)."""
     c = db.get(Consultation, cid)
     if c is None:
         raise ApiError(404, texts.NOT_FOUND, code="not_found")
