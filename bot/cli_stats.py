@@ -111,7 +111,8 @@ def _print(data: dict[str, Any], q: _CliQuery) -> None:
     print(f"{q.period.label} ({q.period.first_day}..{q.period.last_day}, JST) "
           f"{q.org or '全構成団体'}{'・研修のみ' if q.training == 'only' else ''}")
     for title, rows in (("LINE友だち", v["friends"]), ("相談", v["totals"]), ("紹介先", v["referrals"]),
-                        ("マイルストーン", v["milestones"]), ("待機と離脱", v["queue"]), ("危機", v["crisis"]),
+                        ("マイルストーン", v["milestones"]), ("ラベル", v["labels"]), ("待機と離脱", v["queue"]),
+                        ("危機", v["crisis"]),
                         ("アンケート", v["survey"]), ("受付時間外", v["outside_hours"] or [])):
         print(f"\n[{title}]")
         for label, value in rows:

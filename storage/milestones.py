@@ -14,17 +14,19 @@ NEXT_STEPS = ("work", "school", "training", "other")
 
 
 class MilestoneError(ValueError):
-    pass
+    def __init__(self, message: str, *, field: str = "kind") -> None:
+        super().__init__(message)
+        self.field = field  # which input was wrong (the console says so in Japanese)
 
 
 def record(session: Session, consultation: Consultation, kind: str, occurred_on: date, now: datetime, *,
            staff_id: int | None, next_step: str | None = None) -> Milestone:
     """A step the consultation's client took. Recorded against the consultation's organization."""
     if kind not in KINDS:
-        raise MilestoneError("kind must be one of " + ", ".join(KINDS))
+        raise MilestoneError("kind must be one of " + ", ".join(KINDS), field="kind")
     if kind == "next_step":
         if next_step not in NEXT_STEPS:
-            raise MilestoneError("next_step must be one of " + ", ".join(NEXT_STEPS))
+            raise MilestoneError("next_step must be one of " + ", ".join(NEXT_STEPS), field="next_step")
     else:
         next_step = None
     m = Milestone(client_id=consultation.client_id, consultation_id=consultation.id,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -333,17 +334,21 @@ class Note(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # workspace (issue 12): counselor, supervisor (a coordinator watching), reopen (the reason given)
+    kind: Mapped[str] = mapped_column(String(20), default="counselor", server_default="counselor")
 
     staff: Mapped[Staff] = relationship()
 
 
 class CannedReply(Base):
-    """定型文: short replies coordinators maintain for counselors."""
+    """定型文: short replies. organization_id NULL and staff_id NULL: the whole consortium's; organization_id
+    set: that organization's (coordinators maintain them); staff_id set: one counselor's own."""
 
     __tablename__ = "canned_replies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)  # workspace (issue 12)
     title: Mapped[str] = mapped_column(String(80))
     text: Mapped[str] = mapped_column(Text)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
@@ -360,6 +365,10 @@ class Transfer(Base):
     to_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    seen_at: Mapped[datetime | None]  # workspace (issue 12): when the recipient opened the chat
+
+    from_staff: Mapped[Staff | None] = relationship(foreign_keys=[from_staff_id])
+    to_staff: Mapped[Staff | None] = relationship(foreign_keys=[to_staff_id])
 
 
 # --- routing (issue 10) ----------------------------------------------------------------------------
@@ -404,6 +413,10 @@ class AuditEvent(Base):
     """Who did what, when: every view, claim, message, transfer, close and export by staff."""
 
     __tablename__ = "audit_events"
+    # workspace (issue 12): the audit page filters by consultation and by action, and a chat's "view" is
+    # recorded once per opening (the last view of one staff member on one consultation is looked up).
+    __table_args__ = (Index("ix_audit_events_consultation", "consultation_id", "staff_id", "created_at"),
+                      Index("ix_audit_events_action", "action", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
@@ -496,3 +509,41 @@ class Milestone(Base):
     occurred_on: Mapped[date] = mapped_column(Date)
     is_training: Mapped[bool] = mapped_column(Boolean, default=False)
     recorded_at: Mapped[datetime]
+
+
+# --- workspace (issue 12) -------------------------------------------------------------------------
+
+
+class ConsultationRead(Base):
+    """How far one staff member has read one consultation: unread = the user's messages after this id."""
+
+    __tablename__ = "consultation_reads"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), primary_key=True, index=True)
+    last_read_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    read_at: Mapped[datetime]
+
+
+class Label(Base):
+    """A label an organization defines for its consultations (e.g. 継続見守り, 家族支援)."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_labels_org_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ConsultationLabel(Base):
+    """A label on a consultation (at most once each)."""
+
+    __tablename__ = "consultation_labels"
+
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id"), primary_key=True, index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    added_at: Mapped[datetime]

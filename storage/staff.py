@@ -37,18 +37,26 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
 
 
-def password_problem(password: str, login: str = "") -> str | None:
-    """Why a password is refused, or None. At least 12 characters and not a common one (or a variant)."""
+def password_problem_code(password: str) -> str | None:
+    """Why a password is refused, as a code (short, long, common), or None."""
     if len(password) < PASSWORD_MIN:
-        return f"password must be at least {PASSWORD_MIN} characters"
+        return "short"
     if len(password) > PASSWORD_MAX:
-        return f"password must be at most {PASSWORD_MAX} characters"
+        return "long"
     lowered = password.lower()
     core = re.sub(r"[\d\W_]+$", "", lowered)
     common = _common_passwords()
     if lowered in common or core in common or len(set(lowered)) <= 3:
-        return "password is too common; choose a longer phrase of your own"
+        return "common"
     return None
+
+
+def password_problem(password: str, login: str = "") -> str | None:
+    """Why a password is refused, or None. At least 12 characters and not a common one (or a variant)."""
+    return {"short": f"password must be at least {PASSWORD_MIN} characters",
+            "long": f"password must be at most {PASSWORD_MAX} characters",
+            "common": "password is too common; choose a longer phrase of your own",
+            None: None}[password_problem_code(password)]
 
 
 def create(session: Session, login: str, password: str, role: str, organization: Organization, now: datetime,
@@ -95,6 +103,27 @@ def disable(session: Session, staff: Staff, now: datetime) -> None:
     end_sessions(session, staff.id, now, "disabled")
     session.execute(update(ApiToken).where(ApiToken.staff_id == staff.id, ApiToken.revoked_at.is_(None))
                     .values(revoked_at=now))
+
+
+def enable(session: Session, staff: Staff) -> None:
+    staff.active = True
+
+
+def revoke_tokens(session: Session, staff_id: int, now: datetime) -> int:
+    """Revoke every live API token of a staff member; returns how many."""
+    result = session.execute(update(ApiToken).where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))
+                             .values(revoked_at=now))
+    return result.rowcount
+
+
+def everyone(session: Session) -> list[Staff]:
+    """Every account, disabled ones too (for admins), by organization and login."""
+    return list(session.scalars(select(Staff).order_by(Staff.active.desc(), Staff.organization_id, Staff.login)))
+
+
+def login_taken(session: Session, login: str) -> bool:
+    """Any account with this login, disabled ones too (logins are never reused)."""
+    return session.scalar(select(Staff.id).where(Staff.login == login)) is not None
 
 
 def _hash(token: str) -> str:

@@ -30,7 +30,17 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.models import Client, Consultation, FriendEvent, Message, Milestone, Organization, Staff
+from storage.models import (
+    Client,
+    Consultation,
+    ConsultationLabel,
+    FriendEvent,
+    Label,
+    Message,
+    Milestone,
+    Organization,
+    Staff,
+)
 
 SUPPRESS_BELOW = 5
 CRISIS_LEVELS = ("moderate", "high", "imminent")
@@ -319,6 +329,21 @@ def milestones(session: Session, period: Period, scope: Scope) -> dict[str, Any]
     return out
 
 
+def labels(session: Session, period: Period, scope: Scope) -> list[dict[str, Any]]:
+    """Consultations of the period carrying each label (labels are defined per organization), most first."""
+    _prepare(session)
+    rows = session.execute(
+        select(Organization.name, Label.name, func.count(distinct(ConsultationLabel.consultation_id)))
+        .select_from(Consultation)
+        .join(ConsultationLabel, ConsultationLabel.consultation_id == Consultation.id)
+        .join(Label, Label.id == ConsultationLabel.label_id)
+        .join(Organization, Organization.id == Label.organization_id)
+        .where(*_base(period, scope))
+        .group_by(Organization.name, Label.name))
+    return sorted(({"organization": org, "label": name, "consultations": n} for org, name, n in rows),
+                  key=lambda r: (-r["consultations"], r["organization"], r["label"]))
+
+
 # --- 2. service figures ----------------------------------------------------------------------------
 
 
@@ -570,11 +595,12 @@ def dashboard(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
     return {
         "friends": friends(session, period, scope), "consultations": consultations(session, period, scope),
         "referrals": referrals(session, period, scope), "milestones": milestones(session, period, scope),
-        "service": service(session, period, scope), "outside_hours": outside_hours(session, period, scope),
+        "labels": labels(session, period, scope), "service": service(session, period, scope),
+        "outside_hours": outside_hours(session, period, scope),
         "load": load(session, period, scope), "per_day": per_day(session, period, scope),
         "heatmap": heatmap(session, period, scope), "waits_over_time": waits_over_time(session, period, scope),
     }
 
 
-DASHBOARD_QUERIES = ("friends", "consultations", "referrals", "milestones", "service", "outside_hours", "load",
-                     "per_day", "heatmap", "waits_over_time")
+DASHBOARD_QUERIES = ("friends", "consultations", "referrals", "milestones", "labels", "service", "outside_hours",
+                     "load", "per_day", "heatmap", "waits_over_time")

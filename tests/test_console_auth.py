@@ -28,11 +28,12 @@ def login(client, password=PASSWORD, token=None):
     return client.post("/console/login", data={"login": "counselor1", "password": password, "csrf_token": token})
 
 
-def test_a_counselor_logs_in_and_sees_the_queue_page(client, counselor):
+def test_a_counselor_logs_in_and_sees_the_workspace(client, counselor):
     response = login(client)
     assert response.status_code == 302 and response.headers["Location"].endswith("/console/")
     page = client.get("/console/").get_data(as_text=True)
-    assert "待機中の相談" in page
+    assert all(f'id="{pane}"' in page for pane in ("queue", "mine", "chat", "info"))  # lists, chat, details
+    assert "待機中" in page and "担当中" in page
 
 
 def test_the_console_needs_a_login(client):

@@ -4,6 +4,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
+    # These add their routes to the two blueprints below.
+    from bot.console import api_workspace, manage, staff_pages  # noqa: F401
     from bot.console.api import bp as api_bp
     from bot.console.evening_api import bp as evening_api_bp
     from bot.console.pages import bp as pages_bp

@@ -1,262 +1,360 @@
-"""/api/v1: the JSON API the console pages use, for integrations too. Same permissions everywhere."""
+"""/api/v1: the JSON API the console pages use, for integrations too. Same permissions everywhere.
+
+Errors are `{"error": "<Japanese message>", "code": …, "field": "<input>", "fields": {input: message}}`, so
+the page shows each message next to what caused it. Every consultation is looked up through
+`_consultation`, which applies the visibility rule (`bot.console.auth.may_see`, or `may_read` for watching).
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from flask import Blueprint, Response, abort, jsonify, request
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
+from flask import Blueprint, Response, jsonify, request
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 from bot import line_touches
-from bot.console import texts, views
-from bot.console.auth import api_rate_limit, current_staff
-from bot.security import has_control
+from bot.console import replies, stream, texts, views
+from bot.console.auth import api_rate_limit, current_staff, may_read, may_see, may_supervise, my_chats, visible_queue
+from bot.console.schemas import Body, CannedIn, CloseIn, MessageIn, NoteIn, TransferIn
 from bot.services import services
 from flows import alerts, handoff
 from storage import audit, visibility
+from storage import canned as canned_repo
 from storage import organizations as org_repo
+from storage import workspace as workspace_repo
 from storage.models import Consultation, Note, Staff
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 _STATUS = {"conflict": 409, "limit": 409, "invalid": 400, "state": 409}
-TEXT_MAX = 5000  # a message to the user
-NOTE_MAX = 5000  # a counselor's note: refused above this, never silently cut
+TEXT_MAX = 5000  # a message to the user (see bot.console.schemas)
+NOTE_MAX = 5000
 
 
-# --- request bodies: shapes checked before anything acts on them ----------------------------------
+class ApiError(Exception):
+    """A refusal the console shows next to the input that caused it."""
 
-class _Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+    def __init__(self, status: int, message: str, *, code: str | None = None, field: str | None = None,
+                 fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+        self.fields = fields or ({field: message} if field else {})
+        self.field = field or next(iter(self.fields), None)
 
-    @field_validator("*")
-    @classmethod
-    def _no_control_characters(cls, value: Any) -> Any:
-        if isinstance(value, str) and has_control(value):
-            raise ValueError("control characters (such as U+0000) are not allowed")
-        return value
-
-
-class MessageIn(_Body):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
-
-
-class NoteIn(_Body):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=NOTE_MAX)]
+    def response(self) -> tuple[Response, int]:
+        body: dict[str, Any] = {"error": self.message}
+        if self.code:
+            body["code"] = self.code
+        if self.field:
+            body["field"], body["fields"] = self.field, self.fields
+        return jsonify(body), self.status
 
 
-class CloseIn(_Body):
-    disposition: Annotated[str, StringConstraints(max_length=40)]
-    referral: Annotated[str, StringConstraints(max_length=40)] | None = None
-    referral_org: Annotated[str, StringConstraints(max_length=40)] | None = None  # a member: send its card
+B = TypeVar("B", bound=Body)
 
 
-class TransferIn(_Body):
-    to: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None  # a colleague's login
-    to_organization: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None  # a member
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
-
-
-class CannedIn(_Body):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    text: Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
-
-
-B = TypeVar("B", bound=_Body)
-
-
-def _parse(model: type[B]) -> B:
-    """The body as `model`, or a 400 naming the fields (never echoing what was sent)."""
-    data = _body()
+def parse(model: type[B]) -> B:
+    """The body as `model`, or a 400 with a Japanese message per field (never echoing what was sent)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, texts.BAD_JSON, code="invalid")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-        abort(400, fields[:500])
+        fields = texts.validation_messages(exc.errors(include_url=False, include_input=False))
+        raise ApiError(400, next(iter(fields.values()), texts.BAD_JSON), code="invalid", fields=fields) from None
 
 
-def _unit(fn):  # noqa: ANN001, ANN202
-    """One session and one clock reading per request; the staff member resolved first."""
+class Unit:
+    """What one request works with: the session, who asks, and the one clock reading."""
+
+    def __init__(self, db: Session, staff: Staff, now: Any) -> None:
+        self.db, self.staff, self.now = db, staff, now
+        self.clock = views.Clock(now, services().settings.service_timezone)
+
+    def audit(self, action: str, consultation: Consultation | None = None, detail: str | None = None) -> None:
+        audit.record(self.db, self.staff.id, action, self.now, detail=detail, ip=request.remote_addr,
+                     consultation_id=consultation.id if consultation else None)
+
+    @property
+    def limits(self) -> handoff.Limits:
+        return handoff.Limits(services().settings.counselor_max_active)
+
+
+def unit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One session and one clock reading per request; the staff member resolved first; refusals as JSON."""
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         svc = services()
         now = svc.clock()
         wait = api_rate_limit(now)
         if wait is not None:
             return jsonify(error=texts.RATE_LIMITED, code="rate_limited"), 429, {"Retry-After": str(wait)}
-        with svc.sessions.begin() as db:
-            staff = current_staff(db, now)
-            if staff is None:
-                return jsonify(error="authentication required"), 401
-            try:
-                result = fn(db, staff, now, *args, **kwargs)
-            except handoff.HandoffError as exc:
-                db.rollback()
-                return jsonify(error=str(exc), code=exc.code), _STATUS[exc.code]
+        try:
+            with svc.sessions.begin() as db:
+                staff = current_staff(db, now)
+                if staff is None:
+                    return jsonify(error=texts.LOGIN_REQUIRED, code="login"), 401
+                try:
+                    result = fn(Unit(db, staff, now), *args, **kwargs)
+                except handoff.HandoffError as exc:
+                    db.rollback()
+                    return ApiError(_STATUS[exc.code], str(exc), code=exc.code, field=exc.field).response()
+        except ApiError as exc:
+            return exc.response()
         svc.sender.kick()  # after commit: anything written to the outbox goes out now
         return result
 
     wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
     return wrapper
 
 
+def _unit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`unit` for handlers written as fn(db, staff, now, ...) (e.g. bot.console.evening_api)."""
+    @functools.wraps(fn)
+    def adapted(u: Unit, *args: Any, **kwargs: Any) -> Any:
+        return fn(u.db, u.staff, u.now, *args, **kwargs)
+
+    return unit(adapted)
+
+
 def _consultation(db: Session, staff: Staff, cid: int, now: datetime | None = None) -> Consultation:
-    """The consultation, if this person may see it (storage/visibility.py: the one rule): else 403.
+    """`consultation` for handlers written as fn(db, staff, now, ...): 404 or 403 unless `may_see`.
     `now`: the request's clock reading (read here only for callers that do not pass it)."""
     c = db.get(Consultation, cid)
     if c is None:
-        abort(404)
-    if not visibility.may_see(db, staff, c, now or services().clock()):
-        abort(403)
+        raise ApiError(404, texts.NOT_FOUND, code="not_found")
+    if not may_see(staff, c, now):
+        raise ApiError(403, texts.FORBIDDEN, code="forbidden")
     return c
 
 
-def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        abort(400, "JSON object expected")
-    return data
+def consultation(u: Unit, cid: int, *, watching: bool = False) -> Consultation:
+    """The consultation, if this staff member may see it (or, `watching`, supervise it): else 404/403."""
+    c = u.db.get(Consultation, cid)
+    if c is None:
+        raise ApiError(404, texts.NOT_FOUND, code="not_found")
+    allowed = may_read(u.staff, c, u.now) if watching else may_see(u.staff, c, u.now)
+    if not allowed:
+        raise ApiError(403, texts.FORBIDDEN, code="forbidden")
+    return c
+
+
+# --- lists -----------------------------------------------------------------------------------------
 
 
 @bp.get("/queue")
-@_unit
-def queue(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
-    items = [views.summary(db, c, now) for c in visibility.visible_queue(db, staff, now)]
-    mine = [views.summary(db, c, now) for c in db.query(Consultation)
-            .filter(Consultation.state == "active", Consultation.counselor_id == staff.id).order_by(Consultation.id)]
+@unit
+def queue(u: Unit) -> Response:
+    items = [views.summary(u.db, c, u.now) for c in visible_queue(u.db, u.staff, u.now)]
+    mine = [views.summary(u.db, c, u.now) for c in my_chats(u.db, u.staff, u.now)]
     return jsonify(queue=items, mine=mine)
 
 
 @bp.get("/alerts")
-@_unit
-def crisis_alerts(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
+@unit
+def crisis_alerts(u: Unit) -> Response:
     """Unclaimed consultations at high or imminent risk that this viewer may see: every console page polls
-    this. Polling also stamps the re-alerts that are due (2 minutes unclaimed), on the injected clock."""
-    alerts.realert_due(db, now)
-    items = [views.alert(db, c, now) for c in alerts.pending(db, visibility.visible_filter(staff, now))]
-    return jsonify(alerts=items)
+    this (the workspace gets the same list in its stream). Polling also stamps the re-alerts that are due
+    (2 minutes unclaimed), on the injected clock."""
+    return jsonify(alerts=alert_items(u))
+
+
+def alert_items(u: Unit) -> list[dict[str, Any]]:
+    alerts.realert_due(u.db, u.now)
+    pending = alerts.pending(u.db, visibility.visible_filter(u.staff, u.now))
+    loaded = workspace_repo.preload(u.db, pending)  # noqa: F841  (held while the items are built)
+    return [views.alert(u.db, c, u.now) for c in pending]
+
+
+# --- one consultation ------------------------------------------------------------------------------
 
 
 @bp.get("/consultations/<int:cid>")
-@_unit
-def consultation(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid, now)
-    audit.record(db, staff.id, "view", now, consultation_id=c.id, ip=request.remote_addr)
-    line_touches.mark_read(services(), db, staff, c)  # its counselor has it open: 既読 on the user's phone
-    return jsonify(views.detail(db, c, now))
+@unit
+def consultation_detail(u: Unit, cid: int) -> Response:
+    """The whole consultation. Opening it is audited once per viewing ("view"; "watch" for a supervisor
+    reading a chat they could not otherwise see, or asking `?watch=1`), not on every refresh."""
+    c = consultation(u, cid, watching=True)
+    sees = may_see(u.staff, c, u.now)
+    watching = not sees or request.args.get("watch") == "1"
+    audit.record_view(u.db, u.staff.id, c.id, u.now, action="watch" if watching else "view", ip=request.remote_addr)
+    if c.counselor_id == u.staff.id:
+        workspace_repo.mark_transfers_seen(u.db, u.staff.id, c.id, u.now)
+    line_touches.mark_read(services(), u.db, u.staff, c)  # its counselor has it open: 既読 on the user's phone
+    out = views.detail(u.db, c, u.now, clock=u.clock, staff=u.staff, may_see=sees,
+                       may_supervise=may_supervise(u.staff, c, u.now))
+    out["stamp"] = stream.stamp(u, c)
+    return jsonify(out)
 
 
 @bp.post("/consultations/<int:cid>/claim")
-@_unit
-def claim(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    _consultation(db, staff, cid, now)
-    c = handoff.claim(db, staff, cid, now, handoff.Limits(services().settings.counselor_max_active))
-    audit.record(db, staff.id, "claim", now, consultation_id=c.id, ip=request.remote_addr)
-    return jsonify(views.summary(db, c, now))
+@unit
+def claim(u: Unit, cid: int) -> Response:
+    consultation(u, cid)
+    c = handoff.claim(u.db, u.staff, cid, u.now, u.limits)
+    u.audit("claim", c)
+    return jsonify(views.summary(u.db, c, u.now))
 
 
 @bp.post("/consultations/<int:cid>/messages")
-@_unit
-def message(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid, now)
-    body = _parse(MessageIn)
-    handoff.counselor_message(db, staff, c, body.text, now)
-    audit.record(db, staff.id, "message", now, consultation_id=c.id, ip=request.remote_addr)
+@unit
+def message(u: Unit, cid: int) -> Response:
+    c = consultation(u, cid)
+    body = parse(MessageIn)
+    if c.state == "closed":
+        raise ApiError(409, texts.CLOSED_READ_ONLY, code="state", field="text")
+    handoff.counselor_message(u.db, u.staff, c, body.text, u.now)
+    u.audit("message", c)
     return jsonify(ok=True), 201
 
 
 @bp.post("/consultations/<int:cid>/notes")
-@_unit
-def note(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid, now)
-    text = _parse(NoteIn).text.strip()
+@unit
+def note(u: Unit, cid: int) -> Response:
+    c = consultation(u, cid)
+    text = parse(NoteIn).text.strip()
     if not text:
-        abort(400, "text: required")
-    db.add(Note(consultation_id=c.id, staff_id=staff.id, text=text, created_at=now))
-    audit.record(db, staff.id, "note", now, consultation_id=c.id, ip=request.remote_addr)
+        raise ApiError(400, texts.validation_messages([{"type": "missing", "loc": ("text",)}])["text"],
+                       code="invalid", field="text")
+    if c.state == "closed":
+        raise ApiError(409, texts.CLOSED_READ_ONLY, code="state", field="text")
+    u.db.add(Note(consultation_id=c.id, staff_id=u.staff.id, text=text, created_at=u.now, kind="counselor"))
+    u.audit("note", c)
     return jsonify(ok=True), 201
 
 
 @bp.post("/consultations/<int:cid>/close")
-@_unit
-def close(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid, now)
-    body = _parse(CloseIn)
-    if c.counselor_id != staff.id and staff.role == "counselor":
-        abort(403)
+@unit
+def close(u: Unit, cid: int) -> Response:
+    c = consultation(u, cid)
+    body = parse(CloseIn)
+    if c.counselor_id != u.staff.id and u.staff.role == "counselor":
+        raise ApiError(403, texts.NOT_YOURS, code="forbidden")
     referral_org = None
-    if body.referral_org:
-        referral_org = org_repo.by_slug(db, body.referral_org)
+    if body.referral_org:  # a member: its referral card goes to the user with the closing words (issue 10)
+        referral_org = org_repo.by_slug(u.db, body.referral_org)
         if referral_org is None:
-            abort(400, "referral_org: no such member organization")
-    handoff.close(db, staff, c, body.disposition, body.referral, now, referral_org=referral_org)
-    audit.record(db, staff.id, "close", now, consultation_id=c.id, detail=c.disposition, ip=request.remote_addr)
-    return jsonify(views.summary(db, c, now))
+            raise ApiError(400, texts.UNKNOWN_MEMBER, code="invalid", field="referral_org")
+    handoff.close(u.db, u.staff, c, body.disposition, body.referral, u.now, referral_org=referral_org)
+    u.audit("close", c, detail=c.disposition)
+    return jsonify(views.summary(u.db, c, u.now))
+
+
+@bp.post("/consultations/<int:cid>/transfer")
+@unit
+def transfer(u: Unit, cid: int) -> Response:
+    """Hand a chat I hold to another counselor, with a note they see when they open it. The answer
+    confirms who has it now."""
+    c = consultation(u, cid)
+    body = parse(TransferIn)
+    if (body.to is None) == (body.to_organization is None):
+        raise ApiError(400, texts.TRANSFER_ONE_TARGET, code="invalid", field="to")
+    if body.to_organization is not None:
+        return _transfer_to_member(u, c, body.to_organization, body.note)
+    from storage import staff as staff_repo
+
+    to = staff_repo.by_login(u.db, body.to.strip())
+    if to is None or to.id == u.staff.id or not may_see(to, c, u.now):
+        # One answer for unknown logins and for staff who may not see this consultation (another
+        # organization): the API does not tell which logins exist elsewhere.
+        raise ApiError(400, texts.TRANSFER_TO, code="invalid", field="to")
+    handoff.transfer(u.db, u.staff, c, to, (body.note or "").strip() or None, u.now, u.limits)
+    u.audit("transfer", c, detail=f"to {to.login}")
+    out = views.summary(u.db, c, u.now)
+    out["confirmation"] = f"{to.display_name}さんに引き継ぎました。"
+    return jsonify(out)
+
+
+def _transfer_to_member(u: Unit, c: Consultation, slug: str, note: str | None) -> Response:
+    """Issue 10: hand the consultation to another member's queue, with a note its counselors see."""
+    to = org_repo.by_slug(u.db, slug)
+    if to is None:
+        raise ApiError(400, texts.UNKNOWN_MEMBER, code="invalid", field="to_organization")
+    handoff.transfer_to_member(u.db, u.staff, c, to, (note or "").strip() or None, u.now,
+                               services().policy.routing.overflow_after)
+    u.audit("transfer", c, detail=f"to organization {to.slug}")
+    out = views.summary(u.db, c, u.now)
+    out["confirmation"] = f"{to.name}に引き継ぎました。"
+    return jsonify(out)
+
+
+# --- saved replies ---------------------------------------------------------------------------------
+
+
+def _placeholder_values(u: Unit, c: Consultation | None) -> dict[str, str]:
+    values = {"担当者": u.staff.display_name, "受付時間": services().policy.hours.label()}
+    if c is not None:
+        values |= {"相談者": c.client.pseudonym, "団体": c.organization.name}
+    else:
+        values["団体"] = u.staff.organization.name
+    return values
+
+
+@bp.get("/canned")
+@unit
+def canned(u: Unit) -> Response:
+    """Saved replies this staff member can insert: their own, their organization's and the consortium's.
+    With `?consultation=ID` each also comes `rendered`, its placeholders filled in for that chat."""
+    c = None
+    raw = request.args.get("consultation", "")
+    if raw:
+        if not raw.isdigit() or len(raw) > 10:
+            raise ApiError(404, texts.NOT_FOUND, code="not_found")
+        c = consultation(u, int(raw))
+    values = _placeholder_values(u, c)
+    return jsonify(canned=[{"id": r.id, "title": r.title, "text": r.text, "scope": canned_repo.scope_of(r),
+                            "rendered": replies.render(r.text, values)}
+                           for r in canned_repo.available_to(u.db, u.staff)],
+                   placeholders=replies.PLACEHOLDERS)
+
+
+@bp.post("/canned")
+@unit
+def add_canned(u: Unit) -> Response:
+    """Add a saved reply: `scope` organization (the default; coordinators and admins) or personal (anyone)."""
+    body = parse(CannedIn)
+    title, text = body.title.strip(), body.text.strip()
+    if not title or not text:
+        raise ApiError(400, texts.CANNED_REQUIRED, code="invalid", field="title" if not title else "text")
+    if body.scope == "organization" and u.staff.role not in ("coordinator", "consortium", "admin"):
+        raise ApiError(403, texts.FORBIDDEN, code="forbidden", field="scope")
+    unknown = replies.unknown_placeholders(text)
+    if unknown:
+        raise ApiError(400, unknown_placeholder_message(unknown), code="invalid", field="text")
+    canned_repo.add(u.db, title=title, text=text, now=u.now, organization_id=u.staff.organization_id,
+                    staff_id=u.staff.id if body.scope == "personal" else None)
+    u.audit("canned_add", detail=body.scope)
+    return jsonify(ok=True), 201
+
+
+def unknown_placeholder_message(unknown: list[str]) -> str:
+    known = "、".join("{" + k + "}" for k in replies.PLACEHOLDERS)
+    return f"使えない差し込みがあります：{'、'.join('{' + n + '}' for n in unknown)}（使えるのは {known}）"
+
+
+# --- errors as JSON, in Japanese -------------------------------------------------------------------
+
+_HTTP_TEXTS = {400: texts.BAD_JSON, 401: texts.LOGIN_REQUIRED, 403: texts.FORBIDDEN, 404: texts.NOT_FOUND,
+               405: texts.METHOD, 413: texts.TOO_LARGE}
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> tuple[Response, int]:
+    return exc.response()
 
 
 @bp.errorhandler(400)
+@bp.errorhandler(401)
 @bp.errorhandler(403)
 @bp.errorhandler(404)
 @bp.errorhandler(405)
 @bp.errorhandler(413)
-def _error(exc) -> tuple[Response, int]:  # noqa: ANN001
-    return jsonify(error=getattr(exc, "description", "error")), exc.code
-
-
-@bp.post("/consultations/<int:cid>/transfer")
-@_unit
-def transfer(db: Session, staff: Staff, now, cid: int) -> Response:  # noqa: ANN001
-    c = _consultation(db, staff, cid, now)
-    body = _parse(TransferIn)
-    if (body.to is None) == (body.to_organization is None):
-        abort(400, "give either to (a colleague's login) or to_organization (a member's slug)")
-    if body.to_organization is not None:
-        return _transfer_to_member(db, staff, c, body.to_organization, body.note, now)
-    from storage import staff as staff_repo
-
-    to = staff_repo.by_login(db, body.to)
-    if to is None or to.id == staff.id or not visibility.may_see(db, to, c, now):
-        # One answer for unknown logins and for staff who may not see this consultation (another
-        # organization): the API does not tell which logins exist elsewhere.
-        abort(400, "to: the login of another staff member who can take this consultation")
-    limits = handoff.Limits(services().settings.counselor_max_active)
-    handoff.transfer(db, staff, c, to, body.note, now, limits)
-    audit.record(db, staff.id, "transfer", now, consultation_id=c.id, detail=f"to {to.login}", ip=request.remote_addr)
-    return jsonify(views.summary(db, c, now))
-
-
-def _transfer_to_member(db: Session, staff: Staff, c: Consultation, slug: str, note: str | None,
-                       now: datetime) -> Response:
-    """Issue 10: hand the consultation to another member's queue, with a note its counselors see."""
-    to = org_repo.by_slug(db, slug)
-    if to is None:
-        abort(400, "to_organization: no such member organization")
-    handoff.transfer_to_member(db, staff, c, to, note, now, services().policy.routing.overflow_after)
-    audit.record(db, staff.id, "transfer", now, consultation_id=c.id, detail=f"to organization {to.slug}",
-                 ip=request.remote_addr)
-    return jsonify(views.summary(db, c, now))
-
-
-@bp.get("/canned")
-@_unit
-def canned(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
-    from storage.canned import for_organization
-
-    return jsonify(canned=[{"id": r.id, "title": r.title, "text": r.text}
-                           for r in for_organization(db, staff.organization_id)])
-
-
-@bp.post("/canned")
-@_unit
-def add_canned(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
-    if staff.role not in ("coordinator", "admin"):
-        abort(403)
-    body = _parse(CannedIn)
-    title, text = body.title.strip(), body.text.strip()
-    if not (title and text):
-        abort(400, "title and text required")
-    from storage.models import CannedReply
-
-    db.add(CannedReply(organization_id=staff.organization_id, title=title, text=text, created_at=now))
-    audit.record(db, staff.id, "canned_add", now, ip=request.remote_addr)
-    return jsonify(ok=True), 201
+def _error(exc: HTTPException) -> tuple[Response, int]:
+    code = exc.code or 400
+    message = texts.CSRF if "CSRF" in str(getattr(exc, "description", "")) else _HTTP_TEXTS.get(code, texts.BAD_JSON)
+    return jsonify(error=message), code

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.services import services
 from storage import staff as staff_repo
 from storage import throttle, visibility
+from storage import workspace as workspace_repo
 from storage.models import Consultation, Staff
 
 LOGIN_WINDOW = timedelta(minutes=15)
@@ -98,3 +99,43 @@ def may_see(staff: Staff, c: Consultation, now: datetime | None = None) -> bool:
     db = Session.object_session(c)
     assert db is not None, "the consultation must be loaded in a session"
     return visibility.may_see(db, staff, c, now or services().clock())
+
+
+# --- visibility, as every console route and the workspace stream use it --------------------------------
+# The rule is storage/visibility.py (`may_see` above for one consultation, `visible_filter` in SQL); the
+# functions below are thin wrappers that only ever narrow what it allows, so a change to it applies to
+# every page, endpoint and the stream.
+
+SUPERVISOR_ROLES = ("coordinator", "consortium", "admin")
+ALL_ORGANIZATION_ROLES = visibility.ALL_SEEING_ROLES
+
+
+def visible_queue(db: Session, staff: Staff, now: datetime) -> list[Consultation]:
+    """The waiting consultations this staff member may see, in the fair order."""
+    return visibility.visible_queue(db, staff, now)
+
+
+def my_chats(db: Session, staff: Staff, now: datetime) -> list[Consultation]:
+    """The consultations this staff member holds."""
+    return workspace_repo.active_of(db, staff.id, visibility.visible_filter(staff, now))
+
+
+def may_supervise(staff: Staff, c: Consultation, now: datetime) -> bool:
+    """Coordinators watch their own organization's live chats; the consortium role and admins every
+    member's (all within what the rule lets them see)."""
+    if staff.role in ALL_ORGANIZATION_ROLES:
+        return may_see(staff, c, now)
+    return staff.role == "coordinator" and c.organization_id == staff.organization_id and may_see(staff, c, now)
+
+
+def may_read(staff: Staff, c: Consultation, now: datetime) -> bool:
+    """Open a consultation at all: as a counselor may, or as a supervisor watching it."""
+    return may_see(staff, c, now) or may_supervise(staff, c, now)
+
+
+def supervised(db: Session, staff: Staff, now: datetime) -> list[Consultation]:
+    """Every live (waiting or active) consultation this staff member may watch as a supervisor."""
+    if staff.role not in SUPERVISOR_ROLES:
+        return []
+    orgs = None if staff.role in ALL_ORGANIZATION_ROLES else [staff.organization_id]
+    return workspace_repo.live(db, orgs, visibility.visible_filter(staff, now))

@@ -43,18 +43,24 @@ def dead_letters(db: Session, staff: Staff, now) -> Response:  # noqa: ANN001
     acknowledged: coordinators see their organization's, the consortium role and admins every one. Pseudonym,
     consultation and times only; never the text or the LINE ID."""
     _coordinating(staff)
+    return jsonify(dead_letters=dead_letter_items(db, staff))
+
+
+def dead_letter_items(db: Session, staff: Staff) -> list[dict]:
+    """The open dead letters this coordinator handles, as the console shows them (also in the workspace's
+    stream, `bot.console.stream`)."""
     rows = evening_repo.open_dead_letters(db, _scope(staff))
     pseudonyms = dict(db.execute(select(Client.id, Client.pseudonym)
                                  .where(Client.id.in_({o.client_id for o, _ in rows}))).all()) if rows else {}
     tz = services().policy.hours.tz
     kinds = dict(db.execute(select(Message.outbox_id, Message.kind)
                             .where(Message.outbox_id.in_([o.id for o, _ in rows]))).all()) if rows else {}
-    return jsonify(dead_letters=[{
+    return [{
         "id": o.id, "consultation_id": o.consultation_id, "pseudonym": pseudonyms.get(o.client_id),
         "kind": kinds.get(o.id), "created_at": o.created_at.isoformat(),
         "at": f"{o.created_at.astimezone(tz):%m/%d %H:%M}", "raised_at": o.dead_letter_at.isoformat(),
         "attempts": o.attempts, "reason": _reason(o.last_error), "state": c.state if c else None,
-    } for o, c in rows])
+    } for o, c in rows]
 
 
 def _reason(error: str | None) -> str:

@@ -1,25 +1,74 @@
-"""Console pages: login, the queue, one consultation. Pages are thin: their data comes from /api/v1."""
+"""Console pages: login, the workspace (one page for every chat), the audit log. Pages are thin: the
+workspace's data comes from /api/v1; the management pages (bot.console.manage, bot.console.staff_pages)
+are plain forms.
+
+The menu is a list of entries (`NAV`); another part of the console adds its page with `add_nav`.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from bot.console import texts
-from bot.console.auth import LOGIN_WINDOW, check_csrf, csrf_token, current_staff, may_see
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.console import texts, views
+from bot.console.auth import (
+    ALL_ORGANIZATION_ROLES,
+    LOGIN_WINDOW,
+    SUPERVISOR_ROLES,
+    check_csrf,
+    csrf_token,
+    current_staff,
+    may_read,
+)
 from bot.security import clean_text
 from bot.services import services
 from flows.handoff import DISPOSITIONS, REFERRALS
 from storage import audit, throttle
 from storage import organizations as org_repo
 from storage import staff as staff_repo
-from storage.models import Consultation
+from storage.models import Consultation, Staff
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
+POLL_MS = 2000
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str
+    endpoint: str
+    roles: tuple[str, ...] | None = None  # None: everyone
+
+
+NAV: list[NavItem] = [
+    NavItem("workspace", "相談", "console.queue"),
+    NavItem("replies", "定型文", "console.replies"),
+    NavItem("labels", "ラベル", "console.labels", SUPERVISOR_ROLES),
+    NavItem("stats", "統計", "stats.dashboard", SUPERVISOR_ROLES),
+    NavItem("staff", "職員", "console.staff_list", ("admin",)),
+    NavItem("audit", "監査ログ", "console.audit_log", ("admin",)),
+    NavItem("orgs", "参加団体", "console_orgs.index", ("admin",)),
+    NavItem("account", "パスワード変更", "console.account"),
+]
+
+
+def add_nav(item: NavItem) -> None:
+    """A menu entry for a page another part of the console adds (e.g. organizations, dead letters)."""
+    if all(existing.key != item.key for existing in NAV):
+        NAV.insert(len(NAV) - 1, item)
 
 
 @bp.app_context_processor
-def _csrf() -> dict:
-    return {"csrf_token": csrf_token}
+def _context() -> dict[str, Any]:
+    def nav_items(staff: Staff) -> list[NavItem]:
+        return [i for i in NAV if i.roles is None or staff.role in i.roles]
+
+    return {"csrf_token": csrf_token, "nav_items": nav_items, "role_labels": texts.ROLE_LABELS}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -62,10 +111,14 @@ def login():  # noqa: ANN201
         staff.last_login_at = now
         token = staff_repo.start_session(db, staff, now)
         audit.record(db, staff.id, "login", now, ip=ip)
+    start_browser_session(token)
+    return redirect(url_for("console.queue"))
+
+
+def start_browser_session(token: str) -> None:
     session.clear()  # a new session (and CSRF token) at login
     session.permanent = True
     session["sid"] = token
-    return redirect(url_for("console.queue"))
 
 
 @bp.post("/logout")
@@ -85,47 +138,81 @@ def logout():  # noqa: ANN201
     return redirect(url_for("console.login"))
 
 
-def _staff_or_login():  # noqa: ANN202
-    svc = services()
-    with svc.sessions() as db:
-        staff = current_staff(db)
-        if staff is not None:
-            db.expunge(staff)
-        return staff
+def page_unit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A page's unit of work: one session, one clock reading, the signed-in staff member (else the login
+    page). Changes (POST) need the CSRF token, checked by `current_staff`."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        svc = services()
+        now = svc.clock()
+        with svc.sessions.begin() as db:
+            staff = current_staff(db, now)
+            if staff is None:
+                return redirect(url_for("console.login"))
+            result = fn(db, staff, now, *args, **kwargs)
+        if request.method == "POST":
+            svc.sender.kick()  # after commit: anything a change wrote to the outbox goes out now
+        return result
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _workspace(db: Session, staff: Staff, cid: int | None) -> str:
+    members = [o for o in org_repo.all_organizations(db) if o.active and not o.is_default]  # issue 10
+    return render_template("workspace.html", staff=staff, cid=cid, dispositions=DISPOSITIONS, referrals=REFERRALS,
+                           members=members, poll_ms=POLL_MS, supervisor=staff.role in SUPERVISOR_ROLES,
+                           all_organizations=staff.role in ALL_ORGANIZATION_ROLES)
 
 
 @bp.get("/")
-def queue():  # noqa: ANN201
-    staff = _staff_or_login()
-    if staff is None:
-        return redirect(url_for("console.login"))
-    return render_template("queue.html", staff=staff)
+@page_unit
+def queue(db: Session, staff: Staff, now: Any):  # noqa: ANN201
+    """The workspace: the queue and my chats, the conversation, its details."""
+    return _workspace(db, staff, None)
 
 
 @bp.get("/c/<int:cid>")
-def chat(cid: int):  # noqa: ANN201
-    svc = services()
-    with svc.sessions() as db:
-        staff = current_staff(db)
-        if staff is None:
-            return redirect(url_for("console.login"))
-        c = db.get(Consultation, cid)
-        if c is None:
-            abort(404)
-        if not may_see(staff, c):
-            abort(403)
-        members = [o for o in org_repo.all_organizations(db) if o.active and not o.is_default]  # issue 10
-        return render_template("chat.html", staff=staff, cid=cid, dispositions=DISPOSITIONS, referrals=REFERRALS,
-                               members=members)
+@page_unit
+def chat(db: Session, staff: Staff, now: Any, cid: int):  # noqa: ANN201
+    """The workspace with one consultation open (the same page; the address can be bookmarked)."""
+    c = db.get(Consultation, cid)
+    if c is None:
+        abort(404)
+    if not may_read(staff, c, now):
+        abort(403)
+    return _workspace(db, staff, cid)
 
 
 @bp.get("/audit")
-def audit_log():  # noqa: ANN201
-    svc = services()
-    with svc.sessions() as db:
-        staff = current_staff(db)
-        if staff is None:
-            return redirect(url_for("console.login"))
-        if staff.role != "admin":
-            abort(403)
-        return render_template("audit.html", staff=staff, events=audit.recent(db))
+@page_unit
+def audit_log(db: Session, staff: Staff, now: Any):  # noqa: ANN201
+    """The audit log for admins: in JST, Japanese action names, filtered by staff, consultation and action."""
+    if staff.role != "admin":
+        abort(403)
+    args = request.args
+    errors: dict[str, str] = {}
+    staff_id = _int_or_none(args.get("staff", ""), "staff", errors)
+    cid = _int_or_none(args.get("consultation", ""), "consultation", errors)
+    action = args.get("action", "")
+    if action and action not in texts.ACTION_LABELS:
+        errors["action"] = "操作を一覧から選んでください。"
+        action = ""
+    number = _int_or_none(args.get("page", ""), "page", errors) or 1
+    where = audit.Filter(staff_id=staff_id, consultation_id=cid, action=action or None)
+    found = audit.page(db, where, number)
+    clock = views.Clock(now, services().settings.service_timezone)
+    people = list(db.scalars(select(Staff).order_by(Staff.login)))
+    query = {k: v for k, v in {"staff": staff_id, "consultation": cid, "action": action}.items() if v}
+    return render_template("audit.html", staff=staff, page=found, clock=clock, people=people, query=query,
+                           errors=errors, actions=texts.ACTION_LABELS, action_label=texts.action_label)
+
+
+def _int_or_none(raw: str, name: str, errors: dict[str, str]) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        errors[name] = "数字で入力してください。"
+        return None
+    return int(raw)

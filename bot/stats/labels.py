@@ -18,6 +18,11 @@ FRIEND_LABELS = {"follows": "友だち追加", "new_follows": "うち初めて",
                  "blocks": "ブロック", "net": "純増", "cumulative": "期末の友だち数"}
 MILESTONE_RECORDED = "記録しました。"
 MILESTONE_INVALID = "記録できませんでした。項目と日付を確かめてください。"
+# why a milestone was refused, per input (shown next to it in the workspace)
+MILESTONE_ERRORS = {"kind": "マイルストーンを一覧から選んでください。",
+                    "next_step": "「次の一歩を決めた」のときは、次の一歩の内容を選んでください。",
+                    "occurred_on": "日付は今日までの日付（年-月-日）で入力してください。",
+                    "body": "送信内容を読み取れませんでした。ページを読み込み直してください。"}
 
 
 def area(code: str) -> str:

@@ -8,11 +8,12 @@ and `GET` the client's milestones; the chat page has a small form posting to
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, jsonify, redirect, request, url_for
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import BadRequest
 
 from bot.console.auth import current_staff, may_see
 from bot.services import services
@@ -34,7 +35,7 @@ def _record(db: Session, staff: Staff, cid: int, body: dict[str, Any], now: date
     c = db.get(Consultation, cid)
     if c is None:
         abort(404)
-    if not may_see(staff, c):
+    if not may_see(staff, c, now):
         abort(403)
     zone = ZoneInfo(services().settings.service_timezone)
     today = now.astimezone(zone).date()
@@ -42,15 +43,15 @@ def _record(db: Session, staff: Staff, cid: int, body: dict[str, Any], now: date
     try:
         occurred = date.fromisoformat(str(raw))
     except ValueError:
-        abort(400, "occurred_on: a date YYYY-MM-DD")
+        _refuse("occurred_on")
     if occurred > today or occurred.year < 2000:
-        abort(400, "occurred_on: not in the future")
+        _refuse("occurred_on")
     step = body.get("next_step") or None
     try:
         m = milestone_repo.record(db, c, str(body.get("kind", "")), occurred, now, staff_id=staff.id,
                                   next_step=str(step) if step else None)
     except milestone_repo.MilestoneError as exc:
-        abort(400, str(exc))
+        _refuse(exc.field)
     audit.record(db, staff.id, "milestone", now, consultation_id=c.id, detail=m.kind, ip=request.remote_addr)
     return c
 
@@ -65,7 +66,7 @@ def add(cid: int):  # noqa: ANN201
             return jsonify(error="authentication required"), 401
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            abort(400, "JSON object expected")
+            _refuse("body")
         _record(db, staff, cid, body, now)
     return jsonify(ok=True), 201
 
@@ -99,8 +100,27 @@ def add_from_page(cid: int):  # noqa: ANN201
     return redirect(url_for("console.chat", cid=cid, milestone="recorded"))
 
 
+class _Refused(BadRequest):
+    """A milestone refused because of one input: the answer names it, in Japanese."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(labels.MILESTONE_ERRORS[field])
+        self.field = field
+
+
+def _refuse(field: str) -> NoReturn:
+    raise _Refused(field)
+
+
 @api_bp.errorhandler(400)
 @api_bp.errorhandler(403)
 @api_bp.errorhandler(404)
 def _error(exc: Any):  # noqa: ANN202
-    return jsonify(error=getattr(exc, "description", "error")), exc.code
+    if isinstance(exc, _Refused):
+        return jsonify(error=exc.description, field=exc.field, fields={exc.field: exc.description}), 400
+    from bot.console import texts
+
+    message = {403: texts.FORBIDDEN, 404: texts.NOT_FOUND}.get(exc.code)
+    if message is None:
+        message = texts.CSRF if "CSRF" in str(getattr(exc, "description", "")) else texts.BAD_JSON
+    return jsonify(error=message), exc.code

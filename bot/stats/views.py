@@ -143,6 +143,8 @@ def view_model(data: dict[str, Any], q: Query) -> dict[str, Any]:
         "referrals": [(labels.CATEGORY_LABELS[k], n(v)) for k, v in data["referrals"].items()],
         "milestones": [(labels.MILESTONE_LABELS[k], n(ms[k])) for k in stats.MILESTONE_KINDS],
         "next_steps": [(labels.NEXT_STEP_LABELS.get(k, k), n(v)) for k, v in sorted(ms["next_step_by"].items())],
+        "labels": [(f"{row['label']}（{row['organization']}）" if crosses else row["label"], n(row["consultations"]))
+                   for row in data["labels"]],
         "service": [
             ("相談員が入るまでの待ち時間", dist(s["wait"])), ("最初の返信までの時間", dist(s["first_response"])),
             ("相談の長さ（相談員が入ってから終了まで）", dist(s["length"])),
@@ -222,6 +224,8 @@ def aggregate_rows(data: dict[str, Any], q: Query) -> Iterator[list[Any]]:
         yield ["milestones", k, n(data["milestones"][k])]
     for k, v in data["milestones"]["next_step_by"].items():
         yield ["milestones.next_step", k, n(v)]
+    for row in data["labels"]:
+        yield ["labels", f"{row['organization']}/{row['label']}", n(row["consultations"])]
     s = data["service"]
     for fig in ("wait", "first_response", "length", "crisis_to_human"):
         hidden = q.crosses and 0 < s[fig]["n"] < stats.SUPPRESS_BELOW

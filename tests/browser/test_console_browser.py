@@ -56,6 +56,7 @@ def test_a_counselor_handles_a_consultation_end_to_end(app, live_url, browser, u
     assert all("家族会の案内を検討" not in t for t in user.texts)  # notes never reach the user
     page.screenshot(path=str(screenshots / "console-chat.png"), full_page=True)
 
+    page.click("#actions summary")  # transfer and close are folded away until needed
     page.select_option("#disposition", "referral")
     page.select_option("#referral", "family_association")
     page.click("#close")

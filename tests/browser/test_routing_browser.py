@@ -34,6 +34,7 @@ def test_the_chat_page_shows_the_routing_and_sends_a_referral_card(app, live_url
     page.wait_for_selector("#claimbox", state="hidden")
     page.screenshot(path=str(screenshots / "console-routing.png"), full_page=True)
 
+    page.click("#actions summary")  # the workspace folds transfer and close away until needed
     page.select_option("#disposition", "referral")
     page.select_option("#referral-org", "kazokukai")
     page.click("#close")
