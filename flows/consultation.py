@@ -240,7 +240,7 @@ def _on_menu_postback(session: Session, policy: Policy, client: Client, fields: 
         if consultation is not None:
             out.say(texts.CONSULT_ALREADY_OPEN)
         elif policy.hours.is_open(now):  # as if they had written: the intake starts
-            out.consultation = _start_intake(session, policy, client, out, now)
+            out.consultation = _start_intake(session, policy, client, out, now, user_wrote=False)
         else:
             _outside_hours(policy, client, out, now, force=True)
     else:
@@ -484,17 +484,18 @@ def _notice(session: Session, consultation: Consultation, text: str, now: dateti
 
 
 def _start_intake(session: Session, policy: Policy, client: Client, out: Outbound, now: datetime, *,
-                  new_client: bool = False) -> Consultation:
+                  new_client: bool = False, user_wrote: bool = True) -> Consultation:
     org = consultation_repo.ensure_default_organization(session, now)
-    consultation = consultation_repo.create(session, client, org, now, state="intake")
     data: dict[str, Any] = {"consented_before": client.consented_at is not None}
     previous = None if new_client else consultation_repo.latest_completed_intake(session, client.id)
-    if previous is not None and previous.id != consultation.id:
+    if previous is not None:
         answers = {f: getattr(previous, f) for f in ANSWER_FIELDS if getattr(previous, f)}
         data["previous"] = answers
         data["previous_summary"] = summary(answers)
     outcome = engine.start(policy.intake, now, data)
-    _apply(consultation, outcome)
+    # The flow's first step goes into the INSERT itself (not an UPDATE right after it).
+    fields = _flow_fields(outcome) | ({"last_user_message_at": now} if user_wrote else {})
+    consultation = consultation_repo.create(session, client, org, now, state="intake", fields=fields)
     out.consultation = consultation
     for p in outcome.say:
         out.prompt(p)
@@ -580,12 +581,15 @@ def _outside_hours(policy: Policy, client: Client, out: Outbound, now: datetime,
         out.add(postback_quick_replies(text, [(texts.NOTIFY_ON_OPENING, NOTIFY_ON_OPENING_DATA)]), "hours", text)
 
 
-def _apply(consultation: Consultation, outcome: engine.Outcome) -> None:
+def _flow_fields(outcome: engine.Outcome) -> dict[str, Any]:
     assert outcome.state is not None
-    consultation.flow_name = INTAKE
-    consultation.flow_step = outcome.state.step
-    consultation.flow_data = dict(outcome.state.data)
-    consultation.flow_expires_at = outcome.state.expires_at
+    return {"flow_name": INTAKE, "flow_step": outcome.state.step, "flow_data": dict(outcome.state.data),
+            "flow_expires_at": outcome.state.expires_at}
+
+
+def _apply(consultation: Consultation, outcome: engine.Outcome) -> None:
+    for name, value in _flow_fields(outcome).items():
+        setattr(consultation, name, value)
 
 
 def _leave_flow(consultation: Consultation) -> None:

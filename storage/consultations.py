@@ -74,9 +74,12 @@ def for_client(session: Session, client_id: int) -> list[Consultation]:
 
 
 def create(session: Session, client: Client, organization: Organization, now: datetime,
-           *, state: str = "intake") -> Consultation:
+           *, state: str = "intake", fields: dict[str, Any] | None = None) -> Consultation:
+    """A new consultation, inserted at once (its id is needed). `fields`: more columns for the INSERT."""
     c = Consultation(client_id=client.id, organization_id=organization.id, state=state, created_at=now,
                      is_training=client.is_training, flow_data={}, risk_cues=[], risk_topics=[])
+    for name, value in (fields or {}).items():
+        setattr(c, name, value)
     c.client = client
     c.organization = organization
     session.add(c)

@@ -156,6 +156,10 @@ def serialize_all(session: Session, keys: list[int], *, urgent: bool = False, im
         if session.info.pop(_HOLDS_LOCK, False):
             lock.release()
         raise
-    if conn.dialect.name == "postgresql":
-        for key in sorted(set(keys)):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if conn.dialect.name == "postgresql" and keys:
+        if len(set(keys)) == 1:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": keys[0]})
+        else:  # one round trip for the batch, the locks taken in ascending order
+            conn.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                              "(SELECT DISTINCT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"),
+                         {"keys": sorted(set(keys))})
