@@ -64,8 +64,7 @@ class Data:
 
     def staff(self) -> Iterator[tuple]:
         for i in range(1, COUNSELORS + 1):
-            yield (i, f"c{i:04d}", f"相談員{i:04d}", "counselor", (i - 1) % ORGS + 1, "x", None, True, None, START,
-                   None)
+            yield (i, f"c{i:04d}", f"相談員{i:04d}", "counselor", (i - 1) % ORGS + 1, "x", True, None, START, None)
 
     def clients(self) -> Iterator[tuple]:
         rnd = random.Random(self.seed)
@@ -181,8 +180,8 @@ class Data:
 
 TABLES: list[tuple[str, tuple[str, ...], str]] = [
     ("organizations", ("id", "slug", "name", "kind", "is_default", "active", "created_at"), "organizations"),
-    ("staff", ("id", "login", "display_name", "role", "organization_id", "password_hash", "api_token_hash", "active",
-               "max_active", "created_at", "last_login_at"), "staff"),
+    ("staff", ("id", "login", "display_name", "role", "organization_id", "password_hash", "active", "max_active",
+               "created_at", "last_login_at"), "staff"),
     ("clients", ("id", "user_hash", "line_user_id", "pseudonym", "is_friend", "followed_at", "blocked_at",
                  "first_seen_at", "last_seen_at", "consented_at", "last_hours_notice_at", "is_training"), "clients"),
     ("friend_events", ("id", "client_id", "kind", "occurred_at"), "friend_events"),
