@@ -25,9 +25,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Float, and_, case, cast, distinct, exists, func, literal_column, or_, select, text
+from sqlalchemy import Date, Float, and_, any_, case, cast, distinct, func, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import Client, Consultation, FriendEvent, Message, Milestone, Organization, Staff
@@ -241,15 +241,16 @@ def friends(session: Session, period: Period, scope: Scope) -> dict[str, int]:
     Training clients are few: their events are counted on their own (a small partial index finds them)
     and taken off the totals, rather than joining every event to its client."""
     _prepare(session)
-    earlier = aliased(FriendEvent)
-    refollow = exists().where(earlier.client_id == FriendEvent.client_id, earlier.kind == "follow",
-                              earlier.occurred_at < FriendEvent.occurred_at)
     fe = FriendEvent
-    in_period = and_(fe.occurred_at >= period.start)
+    in_period = fe.occurred_at >= period.start
     cols = (func.count().filter(fe.kind == "follow", in_period), func.count().filter(fe.kind == "block", in_period),
-            func.count().filter(fe.kind == "follow", in_period, refollow),
+            func.count().filter(fe.kind == "follow", in_period, fe.refollow),  # rollup: storage/rollups.py
             func.count().filter(fe.kind == "follow"), func.count().filter(fe.kind == "block"))
-    training = fe.client_id.in_(select(Client.id).where(Client.is_training))  # as the partial index says it
+    trainees = select(Client.id).where(Client.is_training)  # as the partial index says it
+    if _pg(session):  # the few trainees' events by their index (IN would hash-join every event)
+        training = fe.client_id == any_(func.array(trainees.scalar_subquery()))
+    else:
+        training = fe.client_id.in_(trainees)
     t = session.execute(select(*cols).where(fe.occurred_at < period.end, training)).one()
     if scope.training == "only":
         follows, blocks, refollows, all_follows, all_blocks = t
@@ -282,11 +283,11 @@ def consultations(session: Session, period: Period, scope: Scope) -> dict[str, A
         out["by_concern"][concern] += n
     for k in ("by_who", "by_age_band", "by_who_age", "by_area", "by_concern"):
         out[k] = dict(sorted(out[k].items()))
-    people = select(Consultation.client_id).where(*_base(period, scope)).distinct().subquery()
-    earlier = aliased(Consultation)
-    before = exists().where(earlier.client_id == people.c.client_id, earlier.queued_at.is_not(None),
-                            earlier.is_training.is_(scope.training == "only"), earlier.created_at < period.start)
-    clients, returning = session.execute(select(func.count(), func.count().filter(before)).select_from(people)).one()
+    # Returning: the client's first queued consultation (a rollup, storage/rollups.py) was before the period.
+    people = (select(Consultation.client_id, func.min(Consultation.client_first_queued_at).label("first"))
+              .where(*_base(period, scope)).group_by(Consultation.client_id).subquery())
+    clients, returning = session.execute(select(func.count(), func.count().filter(people.c.first < period.start))
+                                         .select_from(people)).one()
     out["clients"], out["returning_clients"], out["new_clients"] = clients, returning, clients - returning
     return out
 
@@ -541,9 +542,7 @@ def export_consultations(session: Session, period: Period, scope: Scope, key: by
     _prepare(session)
     c = Consultation
     tz = ZoneInfo(period.zone)
-    earlier = aliased(Consultation)
-    returning = exists().where(earlier.client_id == c.client_id, earlier.created_at < c.created_at,
-                               earlier.queued_at.is_not(None), earlier.is_training.is_(scope.training == "only"))
+    returning = c.client_first_queued_at < c.created_at  # an earlier queued consultation (storage/rollups.py)
     ms_rows = session.execute(select(Milestone.consultation_id, Milestone.kind, Milestone.next_step)
                               .join(c, c.id == Milestone.consultation_id).where(*_base(period, scope)))
     ms: dict[int, list[str]] = defaultdict(list)
