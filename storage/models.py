@@ -135,9 +135,9 @@ class Consultation(Base):
         Index("uq_consultations_one_open_per_client", "client_id", unique=True,
               sqlite_where=text("state != 'closed'"), postgresql_where=text("state != 'closed'")),
         Index("ix_consultations_stats_created", "created_at", "organization_id"),
-        # Stats: a period's clients, in client order, with the first-queued rollup (index-only on PostgreSQL);
-        # also what the rollup's triggers read a client's queued consultations from.
-        Index("ix_consultations_stats_clients", "client_id", "is_training", "created_at", "organization_id",
+        # Stats, a period's queued consultations read from the index alone: per day, weekday × hour, and
+        # distinct clients with the first-queued rollup (returning or not).
+        Index("ix_consultations_stats_period", "created_at", "is_training", "organization_id", "client_id",
               "client_first_queued_at",
               postgresql_where=text("queued_at IS NOT NULL"), sqlite_where=text("queued_at IS NOT NULL")),
     )

@@ -283,11 +283,13 @@ def consultations(session: Session, period: Period, scope: Scope) -> dict[str, A
         out["by_concern"][concern] += n
     for k in ("by_who", "by_age_band", "by_who_age", "by_area", "by_concern"):
         out[k] = dict(sorted(out[k].items()))
-    # Returning: the client's first queued consultation (a rollup, storage/rollups.py) was before the period.
-    people = (select(Consultation.client_id, func.min(Consultation.client_first_queued_at).label("first"))
-              .where(*_base(period, scope)).group_by(Consultation.client_id).subquery())
-    clients, returning = session.execute(select(func.count(), func.count().filter(people.c.first < period.start))
-                                         .select_from(people)).one()
+    # Returning: the client's first queued consultation (a rollup, storage/rollups.py) was before the period;
+    # every row of a client carries the same value. Read from the index alone on PostgreSQL.
+    person = Consultation.client_id
+    clients, returning = session.execute(
+        select(func.count(distinct(person)),
+               func.count(distinct(person)).filter(Consultation.client_first_queued_at < period.start))
+        .where(*_base(period, scope))).one()
     out["clients"], out["returning_clients"], out["new_clients"] = clients, returning, clients - returning
     return out
 

@@ -2,7 +2,8 @@
 
 Two rollups kept by triggers (storage/rollups.py), so that a year's figures read one index instead of one
 probe per client or per follow: `consultations.client_first_queued_at` (returning clients) and
-`friend_events.refollow` (re-follows); the indexes that read them without touching the table.
+`friend_events.refollow` (re-follows); the indexes that read them without touching the table. The index
+for "an earlier queued consultation of this client" goes: the rollup replaced those probes.
 
 Revision ID: m2_10_stats_speed
 Revises: m2_09_spine
@@ -27,8 +28,8 @@ def upgrade() -> None:
     with op.batch_alter_table('friend_events') as batch:
         batch.add_column(sa.Column('refollow', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.drop_index('ix_consultations_client_queued', table_name='consultations')
-    op.create_index('ix_consultations_stats_clients', 'consultations',
-                    ['client_id', 'is_training', 'created_at', 'organization_id', 'client_first_queued_at'],
+    op.create_index('ix_consultations_stats_period', 'consultations',
+                    ['created_at', 'is_training', 'organization_id', 'client_id', 'client_first_queued_at'],
                     postgresql_where=QUEUED, sqlite_where=QUEUED)
     op.drop_index('ix_friend_events_time', table_name='friend_events')
     op.create_index('ix_friend_events_stats', 'friend_events', ['occurred_at', 'kind', 'refollow'])
@@ -41,7 +42,7 @@ def downgrade() -> None:
     rollups.uninstall(op.get_bind())
     op.drop_index('ix_friend_events_stats', table_name='friend_events')
     op.create_index('ix_friend_events_time', 'friend_events', ['occurred_at', 'kind'])
-    op.drop_index('ix_consultations_stats_clients', table_name='consultations')
+    op.drop_index('ix_consultations_stats_period', table_name='consultations')
     op.create_index('ix_consultations_client_queued', 'consultations', ['client_id', 'is_training', 'created_at'],
                     postgresql_where=QUEUED, sqlite_where=QUEUED)
     with op.batch_alter_table('friend_events') as batch:
