@@ -136,7 +136,8 @@ def _prepare(session: Session) -> None:
 def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
     if _pg(session):
         # date_part, not EXTRACT: EXTRACT returns numeric (PostgreSQL 14+), whose arithmetic cost more than
-        # the sorts; date_part computes in float8 (the same value for durations under a day).
+        # the sorts; date_part computes in float8: the same double as EXTRACT's value cast to float8 for
+        # durations under a day, within one unit in the last place above.
         return func.date_part("epoch", later - earlier, type_=Float)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
