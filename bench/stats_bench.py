@@ -8,7 +8,9 @@ all member organizations and for one.
     .venv/bin/python bench/stats_bench.py --reuse              # time again without reloading
 
 The schema is built by the project's Alembic migrations (with the stats indexes); the non-unique
-indexes are dropped during the load and rebuilt after it, as a bulk load would.
+indexes are dropped during the load and rebuilt after it, as a bulk load would. The rollup triggers
+(storage/rollups.py) are off during the load too: the rows carry the rollups as the triggers would have
+written them, and a full recomputation after the load must change no row (the bench says how many it did).
 """
 
 from __future__ import annotations
