@@ -8,7 +8,9 @@ all member organizations and for one.
     .venv/bin/python bench/stats_bench.py --reuse              # time again without reloading
 
 The schema is built by the project's Alembic migrations (with the stats indexes); the non-unique
-indexes are dropped during the load and rebuilt after it, as a bulk load would.
+indexes are dropped during the load and rebuilt after it, as a bulk load would. The rollup triggers
+(storage/rollups.py) are off during the load too: the rows carry the rollups as the triggers would have
+written them, and a full recomputation after the load must change no row (the bench says how many it did).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
 
-from storage import stats  # noqa: E402
+from storage import rollups, stats  # noqa: E402
 from storage.db import make_engine, make_session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Base  # noqa: E402
@@ -64,8 +66,7 @@ class Data:
 
     def staff(self) -> Iterator[tuple]:
         for i in range(1, COUNSELORS + 1):
-            yield (i, f"c{i:04d}", f"相談員{i:04d}", "counselor", (i - 1) % ORGS + 1, "x", None, True, None, START,
-                   None)
+            yield (i, f"c{i:04d}", f"相談員{i:04d}", "counselor", (i - 1) % ORGS + 1, "x", True, None, START, None)
 
     def clients(self) -> Iterator[tuple]:
         rnd = random.Random(self.seed)
@@ -83,13 +84,13 @@ class Data:
             blocked = rnd.random() < 0.15
             rnd.random()
             n += 1
-            yield (n, i, "follow", first)
+            yield (n, i, "follow", first, False)
             if blocked:
                 n += 1
-                yield (n, i, "block", first + timedelta(days=30))
+                yield (n, i, "block", first + timedelta(days=30), False)
                 if i % 3 == 0:
                     n += 1
-                    yield (n, i, "follow", first + timedelta(days=60))
+                    yield (n, i, "follow", first + timedelta(days=60), True)  # a re-follow (the rollup)
 
     def created_offsets(self) -> list[int]:
         """Creation times in seconds from START, in order: rows arrive in time order, as in production."""
@@ -138,9 +139,14 @@ class Data:
                 first, None, None, reason, disposition, referral, survey, counselor), created, closed, counselor
 
     def consultations(self) -> Iterator[tuple]:
+        """With the first-queued rollup as the triggers write it when a consultation joins the queue (rows
+        come in creation order, so a client's first queued one is the first seen)."""
         rnd = random.Random(self.seed + 1)
+        first: dict[tuple[int, bool], datetime] = {}
         for cid in range(1, self.n_consultations + 1):
-            yield self._consultation(rnd, cid)[0]
+            row = self._consultation(rnd, cid)[0]
+            created, queued = row[20], row[21]
+            yield (*row, first.setdefault((row[1], row[4]), created) if queued else None)
 
     def messages(self) -> Iterator[tuple]:
         rnd = random.Random(self.seed + 1)
@@ -181,18 +187,18 @@ class Data:
 
 TABLES: list[tuple[str, tuple[str, ...], str]] = [
     ("organizations", ("id", "slug", "name", "kind", "is_default", "active", "created_at"), "organizations"),
-    ("staff", ("id", "login", "display_name", "role", "organization_id", "password_hash", "api_token_hash", "active",
-               "max_active", "created_at", "last_login_at"), "staff"),
+    ("staff", ("id", "login", "display_name", "role", "organization_id", "password_hash", "active", "max_active",
+               "created_at", "last_login_at"), "staff"),
     ("clients", ("id", "user_hash", "line_user_id", "pseudonym", "is_friend", "followed_at", "blocked_at",
                  "first_seen_at", "last_seen_at", "consented_at", "last_hours_notice_at", "is_training"), "clients"),
-    ("friend_events", ("id", "client_id", "kind", "occurred_at"), "friend_events"),
+    ("friend_events", ("id", "client_id", "kind", "occurred_at", "refollow"), "friend_events"),
     ("consultations", ("id", "client_id", "organization_id", "state", "is_training", "flow_name", "flow_step",
                        "flow_data", "flow_expires_at", "who", "age_band", "area", "concern", "risk_level",
                        "risk_rank", "risk_cues", "risk_topics", "risk_flagged_at", "emergency_sent_at",
                        "counselor_id", "created_at", "queued_at", "claimed_at", "closed_at",
                        "last_user_message_at", "last_counselor_message_at", "first_response_at",
                        "waiting_notice_at", "waiting_ack_at", "close_reason", "disposition", "referral", "survey",
-                       "closed_by_id"), "consultations"),
+                       "closed_by_id", "client_first_queued_at"), "consultations"),
     ("messages", ("id", "client_id", "consultation_id", "direction", "sender", "staff_id", "kind", "text",
                   "text_purged_at", "risk_level", "outbox_id", "created_at"), "messages"),
     ("milestones", ("id", "client_id", "consultation_id", "organization_id", "staff_id", "kind", "next_step",
@@ -214,7 +220,7 @@ def load_postgres(url: str, data: Data) -> None:
 
     fresh_schema(url)
     with psycopg.connect(url) as conn:
-        conn.execute("SET session_replication_role = replica")  # no FK triggers during the bulk load
+        conn.execute("SET session_replication_role = replica")  # no FK or rollup triggers during the load
         indexes = conn.execute(
             "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
             "AND i.tablename IN ('messages', 'consultations', 'friend_events', 'milestones', 'clients') "
@@ -244,6 +250,7 @@ def load_postgres(url: str, data: Data) -> None:
         for table, _, _ in TABLES:
             conn.execute(f"VACUUM ANALYZE {table}")
         print(f"  postgresql: VACUUM ANALYZE in {time.perf_counter() - t0:.1f} s", flush=True)
+    _check_rollups(url, "postgresql")
 
 
 def _sqlite_value(v: object) -> object:
@@ -262,6 +269,11 @@ def load_sqlite(path: str, data: Data) -> None:
     indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").fetchall()
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
+    # The rollup triggers would each search an unindexed table: off for the load (the rows carry the
+    # rollups), back on after it, as for the indexes.
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
+        conn.execute(f'DROP TRIGGER "{name}"')
     conn.execute("DELETE FROM organizations")  # the migration's default organization: ours replace it
     for table, cols, gen in TABLES:
         t0 = time.perf_counter()
@@ -279,12 +291,26 @@ def load_sqlite(path: str, data: Data) -> None:
         conn.commit()
         print(f"  sqlite:     {table:14s} {n:>11,} rows in {time.perf_counter() - t0:7.1f} s", flush=True)
     t0 = time.perf_counter()
-    for _, ddl in indexes:
+    for _, ddl in indexes + triggers:
         conn.execute(ddl)
     conn.execute("ANALYZE")
     conn.commit()
     conn.close()
-    print(f"  sqlite:     {len(indexes)} indexes rebuilt + ANALYZE in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(f"  sqlite:     {len(indexes)} indexes and {len(triggers)} triggers rebuilt + ANALYZE in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+    _check_rollups(f"sqlite:///{path}", "sqlite")
+
+
+def _check_rollups(url: str, label: str) -> None:
+    """The loader writes the rollups itself (the triggers are off during a bulk load); recomputing them
+    from scratch must change nothing."""
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        changed = rollups.backfill(conn)
+    engine.dispose()
+    print(f"  {label + ':':11s} rollups recomputed in {time.perf_counter() - t0:.1f} s: {changed} rows changed"
+          f"{'' if not changed else ' (the loader wrote them wrong)'}", flush=True)
 
 
 def _server_cpu(session) -> float | None:  # noqa: ANN001
@@ -363,7 +389,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     data = Data(args.scale)
-    if args.pg_schema:
+    if args.pg_schema and args.only != "sqlite":
         import psycopg
 
         with psycopg.connect(args.postgres, autocommit=True) as conn:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -144,8 +145,10 @@ class Consultation(Base):
         Index("uq_consultations_one_open_per_client", "client_id", unique=True,
               sqlite_where=text("state != 'closed'"), postgresql_where=text("state != 'closed'")),
         Index("ix_consultations_stats_created", "created_at", "organization_id"),
-        # "returning": an earlier queued consultation of the same client (index-only on PostgreSQL)
-        Index("ix_consultations_client_queued", "client_id", "is_training", "created_at",
+        # Stats, a period's queued consultations read from the index alone: per day, weekday × hour, and
+        # distinct clients with the first-queued rollup (returning or not).
+        Index("ix_consultations_stats_period", "created_at", "is_training", "organization_id", "client_id",
+              "client_first_queued_at",
               postgresql_where=text("queued_at IS NOT NULL"), sqlite_where=text("queued_at IS NOT NULL")),
     )
 
@@ -187,6 +190,9 @@ class Consultation(Base):
     last_user_message_at: Mapped[datetime | None]
     last_counselor_message_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]  # the counselor's first message (a min-rollup for stats)
+    # Stats rollup kept by triggers (storage/rollups.py): when the client's first queued consultation of
+    # the same training class was created; set on queued rows only. "Returning" = before the period.
+    client_first_queued_at: Mapped[datetime | None]
     waiting_notice_at: Mapped[datetime | None]  # last "still waiting" note to the user
     waiting_ack_at: Mapped[datetime | None]  # last "received, please wait" reply
 
@@ -480,13 +486,15 @@ class FriendEvent(Base):
     """A follow or a block (unfollow), one row per event: friends gained per period, re-follows included."""
 
     __tablename__ = "friend_events"
-    __table_args__ = (Index("ix_friend_events_client", "client_id", "kind", "occurred_at"),  # re-follows
-                      Index("ix_friend_events_time", "occurred_at", "kind"))  # counts from the index alone
+    __table_args__ = (Index("ix_friend_events_client", "client_id", "kind", "occurred_at"),  # per client
+                      Index("ix_friend_events_stats", "occurred_at", "kind", "refollow"))  # counts, index only
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     kind: Mapped[str] = mapped_column(String(8))  # follow, block
     occurred_at: Mapped[datetime]
+    # Stats rollup kept by triggers (storage/rollups.py): a follow after an earlier follow by the client.
+    refollow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Milestone(Base):

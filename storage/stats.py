@@ -25,9 +25,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Float, and_, case, cast, distinct, exists, func, literal_column, or_, select, text
+from sqlalchemy import Date, Float, and_, any_, case, cast, distinct, func, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import (
@@ -145,7 +145,10 @@ def _prepare(session: Session) -> None:
 
 def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
     if _pg(session):
-        return cast(func.extract("epoch", later - earlier), Float)  # float8 sorts far faster than numeric
+        # date_part, not EXTRACT: EXTRACT returns numeric (PostgreSQL 14+), whose arithmetic cost more than
+        # the sorts; date_part computes in float8: the same double as EXTRACT's value cast to float8 for
+        # durations under a day, within one unit in the last place above.
+        return func.date_part("epoch", later - earlier, type_=Float)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
@@ -202,11 +205,12 @@ def _r(v: float | None) -> float | None:
 
 
 def _distributions(session: Session, key: Any, duration: Any, where: list[Any], *,
-                   count_all: bool = False) -> dict[Any, Distribution]:
+                   count_all: bool = False, applies: Any = None) -> dict[Any, Distribution]:
     """Median and p90 of `duration` (seconds) grouped by `key`, the same on both databases. With
-    `count_all`, groups whose durations are all NULL are kept and `rows` counts every row of a group."""
+    `count_all`, groups whose durations are all NULL are kept and `rows` counts every row of a group.
+    `applies`: a cheaper test for the rows that have a duration (else the duration is computed twice)."""
     if not count_all:
-        where = [*where, duration.is_not(None)]
+        where = [*where, duration.is_not(None) if applies is None else applies]
     if _pg(session):
         rows = session.execute(select(key, func.count(duration), _pct(duration), func.count())
                                .where(*where).group_by(key))
@@ -249,20 +253,22 @@ def friends(session: Session, period: Period, scope: Scope) -> dict[str, int]:
     Training clients are few: their events are counted on their own (a small partial index finds them)
     and taken off the totals, rather than joining every event to its client."""
     _prepare(session)
-    earlier = aliased(FriendEvent)
-    refollow = exists().where(earlier.client_id == FriendEvent.client_id, earlier.kind == "follow",
-                              earlier.occurred_at < FriendEvent.occurred_at)
     fe = FriendEvent
-    in_period = and_(fe.occurred_at >= period.start)
+    in_period = fe.occurred_at >= period.start
     cols = (func.count().filter(fe.kind == "follow", in_period), func.count().filter(fe.kind == "block", in_period),
-            func.count().filter(fe.kind == "follow", in_period, refollow),
+            func.count().filter(fe.kind == "follow", in_period, fe.refollow),  # rollup: storage/rollups.py
             func.count().filter(fe.kind == "follow"), func.count().filter(fe.kind == "block"))
-    training = fe.client_id.in_(select(Client.id).where(Client.is_training))  # as the partial index says it
+    trainees = select(Client.id).where(Client.is_training)  # as the partial index says it
+    if _pg(session):  # the few trainees' events by their index (IN would hash-join every event)
+        training = fe.client_id == any_(func.array(trainees.scalar_subquery()))
+    else:
+        training = fe.client_id.in_(trainees)
     t = session.execute(select(*cols).where(fe.occurred_at < period.end, training)).one()
     if scope.training == "only":
         follows, blocks, refollows, all_follows, all_blocks = t
-    else:
-        every = session.execute(select(*cols).where(fe.occurred_at < period.end)).one()
+    else:  # the period from its index range; the total to date needs every earlier event (one pass)
+        every = (*session.execute(select(*cols[:3]).where(in_period, fe.occurred_at < period.end)).one(),
+                 *session.execute(select(*cols[3:]).where(fe.occurred_at < period.end)).one())
         follows, blocks, refollows, all_follows, all_blocks = (x - y for x, y in zip(every, t, strict=True))
     return {"follows": follows, "new_follows": follows - refollows, "refollows": refollows, "blocks": blocks,
             "net": follows - blocks, "cumulative": all_follows - all_blocks}
@@ -290,11 +296,13 @@ def consultations(session: Session, period: Period, scope: Scope) -> dict[str, A
         out["by_concern"][concern] += n
     for k in ("by_who", "by_age_band", "by_who_age", "by_area", "by_concern"):
         out[k] = dict(sorted(out[k].items()))
-    people = select(Consultation.client_id).where(*_base(period, scope)).distinct().subquery()
-    earlier = aliased(Consultation)
-    before = exists().where(earlier.client_id == people.c.client_id, earlier.queued_at.is_not(None),
-                            earlier.is_training.is_(scope.training == "only"), earlier.created_at < period.start)
-    clients, returning = session.execute(select(func.count(), func.count().filter(before)).select_from(people)).one()
+    # Returning: the client's first queued consultation (a rollup, storage/rollups.py) was before the period;
+    # every row of a client carries the same value. Read from the index alone on PostgreSQL.
+    person = Consultation.client_id
+    clients, returning = session.execute(
+        select(func.count(distinct(person)),
+               func.count(distinct(person)).filter(Consultation.client_first_queued_at < period.start))
+        .where(*_base(period, scope))).one()
     out["clients"], out["returning_clients"], out["new_clients"] = clients, returning, clients - returning
     return out
 
@@ -348,15 +356,16 @@ def labels(session: Session, period: Period, scope: Scope) -> list[dict[str, Any
 
 
 def _aggregate(session: Session, where: list[Any], counts: dict[str, Any],
-               durations: dict[str, Any]) -> tuple[dict[str, int], dict[str, Distribution]]:
-    """Counts and duration distributions over one set of rows. PostgreSQL: one scan (percentile_cont skips
-    NULLs, so a duration is NULL where it does not apply). SQLite: the counts, then the durations sorted
-    in Python."""
+               durations: dict[str, tuple[Any, Any]]) -> tuple[dict[str, int], dict[str, Distribution]]:
+    """Counts and duration distributions over one set of rows; each duration is (seconds, the condition
+    under which it applies). PostgreSQL: one scan, each percentile over its own rows (`FILTER`, so the
+    duration is computed only where it applies). SQLite: the counts, then the durations sorted in Python."""
     names = list(durations)
     if _pg(session):
         cols: list[Any] = [e.label(k) for k, e in counts.items()]
         for k in names:
-            cols += [func.count(durations[k]), _pct(durations[k])]
+            value, applies = durations[k]
+            cols += [func.count().filter(applies), _pct(value).filter(applies)]
         row = session.execute(select(*cols).where(*where)).one()
         got = dict(zip(counts, row[:len(counts)], strict=True))
         dists = {}
@@ -367,7 +376,8 @@ def _aggregate(session: Session, where: list[Any], counts: dict[str, Any],
     row = session.execute(select(*[e.label(k) for k, e in counts.items()]).where(*where)).one()
     got = dict(zip(counts, row, strict=True))
     values: dict[str, list[float]] = {k: [] for k in names}
-    for r in session.execute(select(*[cast(durations[k], Float) for k in names]).where(*where)):
+    for r in session.execute(select(*[cast(case((durations[k][1], durations[k][0])), Float) for k in names])
+                             .where(*where)):
         for k, v in zip(names, r, strict=True):
             if v is not None:
                 values[k].append(round(v, 3))
@@ -402,13 +412,14 @@ def service(session: Session, period: Period, scope: Scope) -> dict[str, Any]:
         **{f"level_{lv}": func.count().filter(c.risk_level == lv) for lv in CRISIS_LEVELS},
         **{f"survey_{a}": func.count().filter(c.survey == a) for a in ("good", "ok", "bad")},
     }
+    # (seconds, where it applies): the base rows all have queued_at
     durations = {
-        "wait": _seconds(session, c.claimed_at, c.queued_at),
-        "first_response": _seconds(session, c.first_response_at, c.queued_at),
-        "length": case((c.state == "closed", _seconds(session, c.closed_at, c.claimed_at))),
-        "crisis_to_human": case((and_(crisis, c.risk_flagged_at.is_not(None), c.claimed_at <= c.risk_flagged_at),
-                                 0.0),
-                                (and_(crisis, c.risk_flagged_at.is_not(None)), to_human)),
+        "wait": (_seconds(session, c.claimed_at, c.queued_at), c.claimed_at.is_not(None)),
+        "first_response": (_seconds(session, c.first_response_at, c.queued_at), c.first_response_at.is_not(None)),
+        "length": (_seconds(session, c.closed_at, c.claimed_at),
+                   and_(c.state == "closed", c.closed_at.is_not(None), c.claimed_at.is_not(None))),
+        "crisis_to_human": (case((c.claimed_at <= c.risk_flagged_at, 0.0), else_=to_human),
+                            and_(crisis, c.risk_flagged_at.is_not(None), c.claimed_at.is_not(None))),
     }
     n, d = _aggregate(session, _base(period, scope), counts, durations)
     out: dict[str, Any] = {k: d[k].as_dict() for k in ("wait", "first_response", "length")}
@@ -447,7 +458,7 @@ def outside_hours(session: Session, period: Period, scope: Scope) -> dict[str, i
 
 def load(session: Session, period: Period, scope: Scope) -> dict[str, list[dict[str, Any]]]:
     """Load per member organization (consultations, answered, left unanswered, crises) and per counselor
-    (consultations held at the end, median length). PostgreSQL: one scan with GROUPING SETS."""
+    (consultations held at the end, median length)."""
     _prepare(session)
     c = Consultation
     base = _base(period, scope)
@@ -456,15 +467,20 @@ def load(session: Session, period: Period, scope: Scope) -> dict[str, list[dict[
     per_org: dict[int, list[int]] = {}
     per_staff: dict[int, tuple[int, float | None]] = {}
     if _pg(session):
-        for org, staff, n, answered, n_left, crises, median in session.execute(
-                select(c.organization_id, c.counselor_id, func.count(), func.count(c.claimed_at),
-                       func.count().filter(left), func.count().filter(c.risk_rank >= 2),
-                       func.percentile_cont(0.5).within_group(length))  # one quantile: one sort
-                .where(*base).group_by(func.grouping_sets(c.organization_id, c.counselor_id))):
-            if org is not None:
-                per_org[org] = [n, answered, n_left, crises]
-            elif staff is not None:
-                per_staff[staff] = (n, None if median is None else float(median))
+        # Two passes rather than one GROUPING SETS scan: the organizations' counts hash (no sort), and only
+        # the counselors' lengths are sorted, for their medians (GROUPING SETS sorted every row twice and
+        # took a median per organization nobody reads).
+        for org, n, answered, n_left, crises in session.execute(
+                select(c.organization_id, func.count(), func.count(c.claimed_at), func.count().filter(left),
+                       func.count().filter(c.risk_rank >= 2)).where(*base).group_by(c.organization_id)):
+            per_org[org] = [n, answered, n_left, crises]
+        closed = and_(c.state == "closed", c.closed_at.is_not(None), c.claimed_at.is_not(None))
+        for staff, n, median in session.execute(
+                select(c.counselor_id, func.count(),
+                       func.percentile_cont(0.5).within_group(_seconds(session, c.closed_at, c.claimed_at))
+                       .filter(closed))
+                .where(*base, c.counselor_id.is_not(None)).group_by(c.counselor_id)):
+            per_staff[staff] = (n, None if median is None else float(median))
     else:
         lengths: dict[int, list[float]] = defaultdict(list)
         counted: dict[int, int] = defaultdict(int)
@@ -498,6 +514,7 @@ def load(session: Session, period: Period, scope: Scope) -> dict[str, list[dict[
 
 
 def per_day(session: Session, period: Period, scope: Scope) -> list[tuple[date, int]]:
+    _prepare(session)
     day = _local_day(session, Consultation.created_at, period)
     counts = {_to_date(d): n for d, n in session.execute(select(day, func.count()).where(*_base(period, scope))
                                                           .group_by(day))}
@@ -507,10 +524,9 @@ def per_day(session: Session, period: Period, scope: Scope) -> list[tuple[date, 
 def heatmap(session: Session, period: Period, scope: Scope) -> list[list[int]]:
     """Consultations by local weekday (0 = Monday) × hour: 7 rows of 24."""
     _prepare(session)
-    _prepare(session)
     local = _local(session, Consultation.created_at, period)
     if _pg(session):
-        wd, hour = func.extract("isodow", local) - 1, func.extract("hour", local)
+        wd, hour = func.date_part("isodow", local) - 1, func.date_part("hour", local)  # float8, not numeric
     else:
         wd = (cast(func.strftime("%w", local), Float) + 6) % 7
         hour = cast(func.strftime("%H", local), Float)
@@ -524,17 +540,24 @@ def waits_over_time(session: Session, period: Period, scope: Scope) -> list[dict
     """Median and p90 wait until a counselor joined, per local day, or per week (starting Monday) for
     periods longer than two months; buckets without answered consultations are left out."""
     _prepare(session)
+    offset = timedelta(minutes=period.offset_minutes)
     if (period.last_day - period.first_day).days > 62:
-        local = _local(session, Consultation.created_at, period)
         if _pg(session):
-            bucket = cast(func.date_trunc("week", local), Date)
+            # Weeks from a local Monday midnight (3 January 2000): date_bin is integer arithmetic per row,
+            # where converting each time to local and truncating it cost a quarter of the query.
+            monday = datetime(2000, 1, 3, tzinfo=UTC) - offset
+            bucket = func.date_bin(literal_column("interval '7 days'"), Consultation.created_at, monday)
         else:
-            bucket = func.date(local, "weekday 0", "-6 days")
+            bucket = func.date(_local(session, Consultation.created_at, period), "weekday 0", "-6 days")
     else:
         bucket = _local_day(session, Consultation.created_at, period)
     found = _distributions(session, bucket, _seconds(session, Consultation.claimed_at, Consultation.queued_at),
-                           _base(period, scope))
-    return [{"day": _to_date(d), **dist.as_dict()} for d, dist in sorted(found.items(), key=lambda kv: _to_date(kv[0]))]
+                           _base(period, scope), applies=Consultation.claimed_at.is_not(None))
+
+    def day(k: Any) -> date:
+        return (k.astimezone(UTC) + offset).date() if isinstance(k, datetime) else _to_date(k)
+
+    return [{"day": day(k), **dist.as_dict()} for k, dist in sorted(found.items(), key=lambda kv: day(kv[0]))]
 
 
 # --- 4. export of one row per consultation ---------------------------------------------------------
@@ -556,9 +579,7 @@ def export_consultations(session: Session, period: Period, scope: Scope, key: by
     _prepare(session)
     c = Consultation
     tz = ZoneInfo(period.zone)
-    earlier = aliased(Consultation)
-    returning = exists().where(earlier.client_id == c.client_id, earlier.created_at < c.created_at,
-                               earlier.queued_at.is_not(None), earlier.is_training.is_(scope.training == "only"))
+    returning = c.client_first_queued_at < c.created_at  # an earlier queued consultation (storage/rollups.py)
     ms_rows = session.execute(select(Milestone.consultation_id, Milestone.kind, Milestone.next_step)
                               .join(c, c.id == Milestone.consultation_id).where(*_base(period, scope)))
     ms: dict[int, list[str]] = defaultdict(list)
