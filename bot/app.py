@@ -75,6 +75,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
                                   urgent_work=functools.partial(handle_urgent, svc))
         svc.events.start()
     app.extensions["tsunagu"] = svc
+    _warm_up_triage()
     if settings.outbox_mode == "thread":
         sender.start()
 
@@ -84,6 +85,14 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     _register_health(app)
     _register_optional(app, settings)
     return app
+
+
+def _warm_up_triage() -> None:
+    """Load the triage lexicon, model and analyzer now (about a second, once per process), so that the
+    first message after a start, perhaps a crisis text, does not wait for them."""
+    from flows.triage import assess
+
+    assess("こんばんは。もう消えたいです")
 
 
 def _register_health(app: Flask) -> None:
