@@ -68,6 +68,7 @@ REPLY_TAKEOVER_MARGIN = timedelta(seconds=15)  # a reply's lease ends this long 
 MIN_REPLY_LEASE = timedelta(seconds=5)
 GIVE_UP_AFTER = timedelta(hours=23)  # LINE remembers a retry key for 24 hours; past that a retry could double
 MAX_BACKOFF = timedelta(minutes=5)
+CRISIS_MAX_BACKOFF = timedelta(seconds=2)  # a crisis row waits no longer than this (or LINE's Retry-After)
 UNKNOWN_NOT_PUSHED = "reply outcome unknown; not pushed (it could arrive twice)"
 OWN_SPENT_TOKEN = "reply token spent by our earlier attempt"
 
@@ -234,6 +235,8 @@ class OutboxSender:
                     log.error("outbox %s failed for good: %s", row.id, error)
                 else:
                     delay = backoff(row.attempts + 1)
+                    if row.priority > 0:  # emergency contacts: try again as soon as LINE may take them
+                        delay = min(delay, CRISIS_MAX_BACKOFF)
                     if result.retry_after is not None:
                         asked = timedelta(seconds=result.retry_after)
                         delay = max(delay, asked)

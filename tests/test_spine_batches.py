@@ -194,3 +194,14 @@ def test_while_line_asks_to_wait_a_new_reply_is_not_leased_in_its_transaction(ap
     clock.advance(seconds=21)
     svc(app).outbox.send_due()
     assert len(b.received) == 1 and len(a.received) == 1
+
+
+def test_emergency_contacts_refused_again_and_again_are_retried_within_seconds_not_minutes(app, user, line, clock):
+    from tests.test_crisis_webhook import CRISIS
+
+    line.platform.fail_next(6, 500)  # LINE down for six attempts in a row
+    user.says(CRISIS)
+    for _ in range(6):
+        clock.advance(seconds=2)  # never the 4, 8, 16, 32, 64 s an ordinary row would wait
+        svc(app).outbox.send_due()
+    assert any("119" in m.get("text", "") for m in line.platform.inbox(user.user_id))
