@@ -91,7 +91,11 @@ def _warm_up_triage() -> None:
     """Load the triage lexicon, model and analyzer now (about a second, once per process), so that the
     first message after a start, perhaps a crisis text, does not wait for them."""
     from flows.triage import assess
+    from flows.triage_model import model
 
+    # The model is read only for texts the rules leave below high, which the sample text is not:
+    # load it here, or the first such text (and every thread racing it) would parse 1.4 MB of JSON.
+    model()
     assess("こんばんは。もう消えたいです")
 
 
