@@ -41,12 +41,21 @@ def store_batch(session: Session, events: Sequence[tuple[str, dict[str, Any]]], 
             rows.append(_row(event_id, payload, now))
     if not rows:
         return {}
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    stmt = _STORE[session.get_bind().dialect.name == "sqlite"]
+    # The rows go as parameters, not in the statement (`.values(rows)` made every batch a new
+    # statement to compile, about half the cost of storing one event); SQLAlchemy still sends them
+    # as one multi-row INSERT ("insertmanyvalues").
+    return {key: inbox_id for inbox_id, key in session.execute(stmt, rows)}
+
+
+def _store_statement(dialect):  # noqa: ANN001, ANN202
     table = InboxEvent.__table__  # Core, not the ORM's bulk insert: this runs before every 200
-    stmt = (dialect.insert(table).values(rows)
+    return (dialect.insert(table)
             .on_conflict_do_nothing(index_elements=[table.c.webhook_event_id])
             .returning(table.c.id, table.c.webhook_event_id))
-    return {key: inbox_id for inbox_id, key in session.execute(stmt)}
+
+
+_STORE = {True: _store_statement(sqlite), False: _store_statement(postgresql)}
 
 
 def store_once(session: Session, event_id: str, payload: dict[str, Any], now: datetime) -> int | None:
