@@ -41,16 +41,12 @@ def get_or_create(session: Session, key: bytes, line_user_id: str, now: datetime
     hashed = user_hash(key, line_user_id)
     client = session.scalar(select(Client).where(Client.user_hash == hashed))
     if client is None:
-        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+        stmt = _INSERT[session.get_bind().dialect.name == "sqlite"]
         for length in (4, 4, 4, 5, 6, 8, 10):
-            client = session.scalar(
-                dialect.insert(Client)
-                .values(user_hash=hashed, line_user_id=line_user_id, pseudonym=new_pseudonym(length),
-                        is_friend=True,  # a user who can message us has us as a friend
-                        is_training=False, first_seen_at=now, last_seen_at=now)
-                .on_conflict_do_nothing()
-                .returning(Client)
-            )
+            client = session.scalar(stmt, {
+                "user_hash": hashed, "line_user_id": line_user_id, "pseudonym": new_pseudonym(length),
+                "is_friend": True,  # a user who can message us has us as a friend
+                "is_training": False, "first_seen_at": now, "last_seen_at": now})
             if client is not None:
                 return client, True
             client = session.scalar(select(Client).where(Client.user_hash == hashed))
@@ -62,6 +58,15 @@ def get_or_create(session: Session, key: bytes, line_user_id: str, now: datetime
     if client.blocked_at is None and client.line_user_id is None:
         client.line_user_id = line_user_id
     return client, False
+
+
+def _insert_statement(dialect):  # noqa: ANN001, ANN202
+    # Built once, the values given as parameters: a statement with the values inside would be a new
+    # statement to compile for every new user.
+    return dialect.insert(Client).on_conflict_do_nothing().returning(Client)
+
+
+_INSERT = {True: _insert_statement(sqlite), False: _insert_statement(postgresql)}
 
 
 def mark_followed(client: Client, line_user_id: str, now: datetime) -> None:
