@@ -69,9 +69,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     svc = Services(settings=settings, clock=clock, engine=engine, sessions=sessions, gateway=gateway,
                    sender=sender, outbox=outbox, policy=build_policy(settings))
     if settings.outbox_mode != "inline":  # inline (tests): events are handled inside the request
-        from bot.workers import EVENT_BATCH, EventWorkers, handle_batch, handle_urgent
+        from bot.workers import EventWorkers, batch_size, handle_batch, handle_urgent
 
-        svc.events = EventWorkers(functools.partial(handle_batch, svc), settings.event_workers, batch=EVENT_BATCH,
+        svc.events = EventWorkers(functools.partial(handle_batch, svc), settings.event_workers, batch=batch_size(engine),
                                   urgent_work=functools.partial(handle_urgent, svc))
         svc.events.start()
     app.extensions["tsunagu"] = svc

@@ -16,3 +16,14 @@ def test_the_triage_model_is_loaded_when_the_app_is_created(settings, clock):
         svc.sender.stop()
         svc.gateway.close()
         svc.engine.dispose()
+
+
+def test_sqlite_handles_stored_events_in_small_batches_so_the_webhook_waits_less():
+    # On SQLite a batch holds the single writer lock that the webhook's store (LINE waiting on it)
+    # must wait for; on PostgreSQL the store never waits on it, so batches stay large there.
+    from sqlalchemy import create_engine
+
+    from bot.workers import EVENT_BATCH, batch_size
+
+    assert batch_size(create_engine("sqlite://")) <= 8
+    assert batch_size(create_engine("postgresql+psycopg://u@127.0.0.1/x")) == EVENT_BATCH == 32
