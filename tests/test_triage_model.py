@@ -67,7 +67,17 @@ def test_rebuilding_the_model_gives_the_same_file():
     from flows import triage_train
 
     data, _cv = triage_train.build(verbose=False, cross_validate=False)
-    assert triage_train.dump(data) == triage_model.MODEL_PATH.read_text(encoding="utf-8")
+    rebuilt = json.loads(triage_train.dump(data))
+    shipped = json.loads(triage_model.MODEL_PATH.read_text(encoding="utf-8"))
+    # The same model, up to one step of the file's 4-decimal rounding: another release of
+    # scikit-learn or numpy may round a weight the other way. Compared as numbers, and reported in
+    # one line (a string diff of 1.4 MB of JSON takes pytest half an hour to print).
+    assert rebuilt["classes"] == shipped["classes"] and rebuilt["threshold"] == shipped["threshold"]
+    assert rebuilt["weights"].keys() == shipped["weights"].keys(), "not the same n-grams"
+    pairs = [*zip(rebuilt["intercept"], shipped["intercept"], strict=True),
+             *(ab for g, w in rebuilt["weights"].items() for ab in zip(w, shipped["weights"][g], strict=True))]
+    worst = max(abs(a - b) for a, b in pairs)
+    assert worst <= 2e-4, f"a weight differs by {worst}"
 
 
 def test_the_model_raises_only_what_the_rules_left_below_high():
