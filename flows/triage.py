@@ -81,6 +81,7 @@ _DANGLING_TAIL = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[ぁ-ん]{1,2}(?:$|[\s
 _SPACE_BETWEEN_JA = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[^\x00-\x7f])")
 _ANY_SPACE = re.compile(r"\s")
 _REPEAT = re.compile(r"([^\d])\1{2,}")
+_DOTS_AFTER_JA = re.compile(r"(?<=[^\x00-\x7f])\.+")
 _LONG_VOWEL = re.compile(r"(?<=[ぁ-ん])[ー〜~]+(?=[いぃ。、!?！？…]|$)")
 _KATAKANA_ONLY = re.compile(r"^[^ぁ-ん一-龯]*[ァ-ヺ][^ぁ-ん一-龯]*$")
 
@@ -296,6 +297,8 @@ def normalize(text: str) -> str:
     if "ー" in t or "〜" in t or "~" in t:
         t = _LONG_VOWEL.sub("", t)
     t = _REPEAT.sub(r"\1", t)
+    if "." in t:
+        t = _DOTS_AFTER_JA.sub("。", t)  # 決めました… (NFKC: ...) ends a phrase like 。
     lex = lexicon()
     folded = _fold(t)
     if not lex.any_slang.search(folded):
@@ -427,16 +430,19 @@ _HABIT = re.compile(r"(?:やめ|止め|止まら)(?:られ|れ)?(?:ない|なく
 # a negation that is itself negated, further on in the sentence: 死にたいと思わない日はない, 死にたくないわけじゃない,
 # 死にたくない、とは言い切れない, 死にたくないって言ったら嘘になる (the wish stands)
 _NEG_NEGATED = re.compile(
-    r"^[^。!?！？]{0,14}?(?:ない|なく|ず|ません)[、,]?(?:"
-    r"(?:日|夜|朝|晩|時|とき|瞬間|ことは|ことが|事は)(?:は|が|も)?(?:一日も|ほとんど|全然)?(?:ない|無い|ありません|なかった)"
+    r"^[^。!?！？]{0,14}?(?:ない|なく|なかった|ず|ません|ませんでした)[、,]?(?:"
+    r"(?:日|夜|朝|晩|時|とき|瞬間|ことは|ことが|事は)(?:は|が|も|なんて|なんか)?(?:一日も|ほとんど|全然)?(?:ない|無い|ありません|なかった)"
+    r"|(?:って|と)(?:は)?(?:言った|言って|言いました|約束した)(?:けど|けれど|が)[、,]?(?:それは)?(?:嘘|うそ|ウソ|本当は|ほんとは|実は)"
     r"|(?:って|という)?(?:わけ|訳)(?:じゃ|では|でも)(?:ない|ありません|なく|ねえ|ねー)"
     r"|(?:とは|って|なんて|とも)(?:は)?(?:言い切れ|いいきれ|言え|いえ|断言でき|約束でき|思え)(?:ない|ません|ず)"
-    r"|(?:って|と)(?:言ったら|言えば|いったら)(?:嘘|うそ|ウソ))")
+    r"|(?:って|と)(?:言ったら|言えば|いったら)(?:嘘|うそ|ウソ))"
+    # not saying it (死にたいって言わないようにしてる): the wish is there
+    r"|^[^。]{0,6}(?:って|と)(?:は)?(?:言わ|口にし|口に出さ|書か)(?:ない|ず)(?:ように|で)")
 # the wish named and then denied: 死にたい気持ちは今はない, 死ぬ気はもうありません, 消えたい思いはなくなった
 _NOT_FEELING = re.compile(
     r"^(?:たい|たく|る|ぬ|う|く)?(?:って|という|との|と|ような)?(?:気持ち|気|思い|考え|つもり|予定|気分|願望|衝動)"
     r"(?:は|も|が|とか|なんて|なんか)(?:今は|いまは|もう|今|全然|別に|特に|まったく|全く|あまり|そんなに|ちっとも|少しも)*"
-    r"(?:ない|無い|ありません|ないです|ないよ|なくなりました|なくなった|消えた|消えました)(?!く|な)")
+    r"(?:ない|無い|ありません|ないです|ないよ|なくなりました|なくなった|消えた|消えました)(?![くい])")
 _UNDONE = re.compile(r"^(?:て|で)(?:全部|すべて|全て)?(?:なかった|無かった)(?:こと|事)に")
 _NEED = re.compile(r"^(?:ない|なけれ|なきゃ|なくちゃ)(?:と|ば)?(?:だめ|いけ|落ち着か|眠れ|ならな|$)")
 
@@ -569,6 +575,8 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     negs = [n for n, s in enumerate(seen) if s.lemma in _NEG and s.pos in ("助動詞", "形容詞")]
     if len(negs) >= 2 and any(s.lemma in ("思う", "言う", "考える") for s in seen[negs[0]:negs[-1]]):
         mods.discard("neg")  # 死にたくないなんて思えない: a negation negated
+    if "wish" in mods and re.search(r"(?:て|で)(?:い|居)?たい", surfaces):
+        mods.discard("prog")  # 沈んでいたい: being there wished for, not under way
     if "intent" in mods and re.search(r"(?:う|よう)(?:と|って)(?:思|考)", tok.surface + surfaces):
         mods -= {"prog", "done"}  # 飲もうと思ってる: an intention held, not an act under way
     if re.match(r"^(?:する|します|しよう)?(?:こと|事)に(?:し|決め|な)", surfaces) and "neg" not in mods:
