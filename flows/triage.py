@@ -622,8 +622,8 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             and not mods - {"prog"}:
         mods |= _clause_end_mods(tokens, i + len(seen) + 1)
     # figurative: 死ぬほど / 死ぬ気で / 死ぬかと思った / 死んだように / 死ぬまでに
-    if first in _FIG_NEXT and "cond" not in mods:
-        mods.add("fig")
+    if first in _FIG_NEXT and "cond" not in mods and not (first == "気" and lemmas[1:2] != ["で"]):
+        mods.add("fig")  # 死ぬ気で (not 死ぬ気はない)
     if re.match(r"^(?:か|かと)(?:と)?思", surfaces):
         mods.add("fig")
     only_endings = all(s.lemma in _DECL_TAIL or s.pos1 == "終助詞" for s in seen)
@@ -637,10 +637,14 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     if tok.pos == "名詞" and not mods:
         mods.add("bare")
     rest = _rest_of_sentence(tokens, i)
+    feeling_denied = bool(_NOT_FEELING.match(rest))
+    if feeling_denied:
+        mods.add("neg")  # 死にたい気持ちは今はない
     if "neg" in mods and _NEG_NEGATED.match(rest):
         mods.discard("neg")  # 死にたいと思わない日はない: a negation negated
-    elif "neg" not in mods and _NOT_FEELING.match(rest):
-        mods.add("neg")  # 死にたい気持ちは今はない
+        if feeling_denied:
+            mods.add("intent")  # 死ぬ気はないって言ったけど、嘘
+            mods -= {"fig", "done"}
     return mods
 
 
