@@ -81,6 +81,7 @@ _DANGLING_TAIL = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[ぁ-ん]{1,2}(?:$|[\s
 _SPACE_BETWEEN_JA = re.compile(r"(?<=[^\x00-\x7f])[\s　]+(?=[^\x00-\x7f])")
 _ANY_SPACE = re.compile(r"\s")
 _REPEAT = re.compile(r"([^\d])\1{2,}")
+_DOTS_AFTER_JA = re.compile(r"(?<=[^\x00-\x7f])\.+")
 _LONG_VOWEL = re.compile(r"(?<=[ぁ-ん])[ー〜~]+(?=[いぃ。、!?！？…]|$)")
 _KATAKANA_ONLY = re.compile(r"^[^ぁ-ん一-龯]*[ァ-ヺ][^ぁ-ん一-龯]*$")
 
@@ -296,6 +297,8 @@ def normalize(text: str) -> str:
     if "ー" in t or "〜" in t or "~" in t:
         t = _LONG_VOWEL.sub("", t)
     t = _REPEAT.sub(r"\1", t)
+    if "." in t:
+        t = _DOTS_AFTER_JA.sub("。", t)  # 決めました… (NFKC: ...) ends a phrase like 。
     lex = lexicon()
     folded = _fold(t)
     if not lex.any_slang.search(folded):
@@ -396,7 +399,7 @@ _TRANSPARENT_NOUNS = {
     "べき", "ほう", "ほど", "ほんと", "まじ", "まで", "みたい", "もん", "よう", "わけ", "ん", "ガチ", "マジ",
     "一度", "予定", "事", "事ばかり", "位", "前", "勇気", "場所", "所", "方", "方法", "時", "本当", "様", "毎日",
     "自分", "姿", "想像", "妄想", "イメージ", "いめーじ", "夢", "為", "中", "最中",
-    "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄",
+    "気持ち", "決心", "準備", "程", "積もり", "筈", "衝動", "覚悟", "訳", "迄", "けん", "けえ", "けぇ",
 }
 # verbs that take a concept as their object and keep its reading: 死ぬことを考える, 死ぬのをやめる
 _OBJECT_VERBS = {
@@ -423,7 +426,23 @@ _DECL_TAIL = {
 
 _QUIT = re.compile(r"^(?:は|を|も|の|のを|のは|こと|ことは|ことを)?(?:もう)?(?:やめ|止め|辞め)"
                    r"(?:た|まし|て(?:いる|る|ます|から))")
-_HABIT = re.compile(r"(?:やめ|止め|止まら)(?:られ|れ)?(?:ない|ません|ん)")
+_HABIT = re.compile(r"(?:やめ|止め|止まら)(?:られ|れ)?(?:ない|なく|ません|ん)")
+# a negation that is itself negated, further on in the sentence: 死にたいと思わない日はない, 死にたくないわけじゃない,
+# 死にたくない、とは言い切れない, 死にたくないって言ったら嘘になる (the wish stands)
+_NEG_NEGATED = re.compile(
+    r"^[^。!?！？]{0,14}?(?:ない|なく|なかった|ず|ません|ませんでした)[、,]?(?:"
+    r"(?:日|夜|朝|晩|時|とき|瞬間|ことは|ことが|事は)(?:は|が|も|なんて|なんか)?(?:一日も|ほとんど|全然)?(?:ない|無い|ありません|なかった)"
+    r"|(?:って|と)(?:は)?(?:言った|言って|言いました|約束した)(?:けど|けれど|が)[、,]?(?:それは)?(?:嘘|うそ|ウソ|本当は|ほんとは|実は)"
+    r"|(?:って|という)?(?:わけ|訳)(?:じゃ|では|でも)(?:ない|ありません|なく|ねえ|ねー)"
+    r"|(?:とは|って|なんて|とも)(?:は)?(?:言い切れ|いいきれ|言え|いえ|断言でき|約束でき|思え)(?:ない|ません|ず)"
+    r"|(?:って|と)(?:言ったら|言えば|いったら)(?:嘘|うそ|ウソ))"
+    # not saying it (死にたいって言わないようにしてる): the wish is there
+    r"|^[^。]{0,6}(?:って|と)(?:は)?(?:言わ|口にし|口に出さ|書か)(?:ない|ず)(?:ように|で)")
+# the wish named and then denied: 死にたい気持ちは今はない, 死ぬ気はもうありません, 消えたい思いはなくなった
+_NOT_FEELING = re.compile(
+    r"^(?:たい|たく|る|ぬ|う|く)?(?:って|という|との|と|ような)?(?:気持ち|気|思い|考え|つもり|予定|気分|願望|衝動)"
+    r"(?:は|も|が|とか|なんて|なんか)(?:今は|いまは|もう|今|全然|別に|特に|まったく|全く|あまり|そんなに|ちっとも|少しも)*"
+    r"(?:ない|無い|ありません|ないです|ないよ|なくなりました|なくなった|消えた|消えました)(?![くい])")
 _UNDONE = re.compile(r"^(?:て|で)(?:全部|すべて|全て)?(?:なかった|無かった)(?:こと|事)に")
 _NEED = re.compile(r"^(?:ない|なけれ|なきゃ|なくちゃ)(?:と|ば)?(?:だめ|いけ|落ち着か|眠れ|ならな|$)")
 
@@ -460,9 +479,12 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         mods.add("cond")  # potential 死ねる
     seen: list[Token] = []
     stopped_on_content = False
+    broke_on_comma = -1
     for k in range(i + 1, min(i + 10, len(tokens))):
         s = tokens[k]
         if s.pos in ("補助記号", "空白"):
+            if s.surface in ("、", ",", "，"):
+                broke_on_comma = k
             break
         if s.pos1 == "接続助詞" and s.lemma in _STOP_CONJ:
             break
@@ -508,7 +530,8 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             # 殴ったら動かなくなった: a たら clause followed by a past one tells what happened
             factual = s.conj.startswith("仮定") and "done" in _clause_end_mods(tokens, i + n + 2)
             mods.add("cond" if s.conj.startswith("仮定") and not factual else "done")
-        if s.lemma in ("ば", "なら") or (s.lemma == "た" and s.conj.startswith("仮定") and not factual):
+        if s.lemma in ("ば", "なら") or (s.lemma == "た" and s.conj.startswith("仮定") and not factual) \
+                or (s.lemma == "だ" and s.conj.startswith("仮定")):
             mods.add("cond")
         if s.lemma in ("てる",) or (s.lemma == "居る" and n > 0) or s.surface in ("とる", "よる"):
             mods.add("prog")
@@ -552,6 +575,19 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
     negs = [n for n, s in enumerate(seen) if s.lemma in _NEG and s.pos in ("助動詞", "形容詞")]
     if len(negs) >= 2 and any(s.lemma in ("思う", "言う", "考える") for s in seen[negs[0]:negs[-1]]):
         mods.discard("neg")  # 死にたくないなんて思えない: a negation negated
+    if "wish" in mods and re.search(r"(?:て|で)(?:い|居)?たい", surfaces):
+        mods.discard("prog")  # 沈んでいたい: being there wished for, not under way
+    if "intent" in mods and re.search(r"(?:う|よう)(?:と|って)(?:思|考)", tok.surface + surfaces):
+        mods -= {"prog", "done"}  # 飲もうと思ってる: an intention held, not an act under way
+    if re.match(r"^(?:する|します|しよう)?(?:こと|事)に(?:し|決め|な)", surfaces) and "neg" not in mods:
+        mods.add("intent")  # 実行することにした / 死ぬことに決めた: decided
+        mods -= {"done", "prog"}
+    if tok.conj.startswith("終止") and re.match(r"^(?:って|と)(?:もう)?(?:決め|決心)", surfaces):
+        mods.add("intent")  # 死ぬって決めてる
+        mods.discard("prog")
+    elif tok.conj.startswith("終止") and re.match(r"^(?:って|と)(?:毎日|いつも|ずっと|本気で|まじで|マジで|何度も)?(?:思|考)", surfaces) \
+            and tok.pos == "動詞":
+        mods.add("think")  # ぶっ殺すって毎日思う
     if "think" in mods:
         mods -= {"prog", "done", "intent", "decl", "try"}  # thinking about it (しようか考えてる) is not doing it
     if "shika" in mods or "たまる" in lemmas:
@@ -577,13 +613,17 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
         mods.discard("neg")
     if "cond" in mods and "neg" in mods and re.search(r"な(?:けれ|きゃ)", surfaces):
         mods.discard("cond")
+    # a te-form before a comma: the clause after it says what it is (橋の欄干に座って、川を見てる)
+    if broke_on_comma >= 0 and seen and seen[-1].lemma in ("て", "で") and seen[-1].pos1 == "接続助詞" \
+            and not mods - {"prog"}:
+        mods |= _clause_end_mods(tokens, broke_on_comma + 1)
     # a te-form that goes on to a clause: 死んで全部なかったことにしたい / 飲んで横になってる
     if stopped_on_content and seen and seen[-1].lemma in ("て", "で") and seen[-1].pos1 == "接続助詞" \
             and not mods - {"prog"}:
         mods |= _clause_end_mods(tokens, i + len(seen) + 1)
     # figurative: 死ぬほど / 死ぬ気で / 死ぬかと思った / 死んだように / 死ぬまでに
-    if first in _FIG_NEXT and "cond" not in mods:
-        mods.add("fig")
+    if first in _FIG_NEXT and "cond" not in mods and not (first == "気" and lemmas[1:2] != ["で"]):
+        mods.add("fig")  # 死ぬ気で (not 死ぬ気はない)
     if re.match(r"^(?:か|かと)(?:と)?思", surfaces):
         mods.add("fig")
     only_endings = all(s.lemma in _DECL_TAIL or s.pos1 == "終助詞" for s in seen)
@@ -596,13 +636,41 @@ def _modalities(tokens: tuple[Token, ...], i: int) -> set[str]:
             mods.add("decl")
     if tok.pos == "名詞" and not mods:
         mods.add("bare")
+    rest = _rest_of_sentence(tokens, i)
+    feeling_denied = bool(_NOT_FEELING.match(rest))
+    if feeling_denied:
+        mods.add("neg")  # 死にたい気持ちは今はない
+    if "neg" in mods and _NEG_NEGATED.match(rest):
+        mods.discard("neg")  # 死にたいと思わない日はない: a negation negated
+        if feeling_denied:
+            mods.add("intent")  # 死ぬ気はないって言ったけど、嘘
+            mods -= {"fig", "done"}
     return mods
+
+
+def _rest_of_sentence(tokens: tuple[Token, ...], i: int) -> str:
+    """The surfaces after token i, up to the end of its sentence (at most 16 tokens)."""
+    out = []
+    for k in range(i + 1, min(i + 17, len(tokens))):
+        surface = tokens[k].surface
+        if surface in ("。", "!", "?", "！", "？", "…"):
+            break
+        out.append(surface)
+    return "".join(out)
 
 
 _CAUSE_BEFORE = re.compile(r"(?:すぎ|過ぎ|くて|さで|で|て|と|やばい|ヤバい)$")
 _LIGHT_CAUSE = re.compile(
     r"(?:かわい|可愛|尊|うま|美味|おいし|楽し|たのし|面白|おもしろ|嬉し|うれし|好き|推し|最高|眠|ねむ|暑|あつ|寒|さむ|疲れ|つかれ|痛|"
-    r"恥ずかし|はずかし|忙し|いそがし|だる|腹減|お腹)[^。!?]{0,8}(?:すぎ|過ぎ|くて|さで)")
+    r"恥ずかし|はずかし|忙し|いそがし|だる|腹減|お腹|多|おお)[^。!?]{0,8}(?:すぎ|過ぎ|くて|さで)")
+def _light_cause_before(tokens: tuple[Token, ...], i: int) -> bool:
+    """かわいすぎて / 眠くて … earlier in the sentence of token i."""
+    k = i
+    while k > 0 and tokens[k - 1].surface not in ("。", "!", "?", "！", "？"):
+        k -= 1
+    return bool(_LIGHT_CAUSE.search("".join(t.surface for t in tokens[k:i])))
+
+
 _GO_VERBS = {"行く", "来る", "帰る", "出る", "向かう", "入る", "飛び込む", "登る", "上る", "飛び降りる", "降りる",
              "歩く"}
 _STRONG = {"wish", "intent", "cond", "shika", "think", "method", "try", "want_other"}
@@ -612,6 +680,8 @@ def _is_figurative_death(tokens: tuple[Token, ...], i: int, mods: set[str]) -> b
     """死ぬ as an exaggeration: 死ぬほど眠い / 寒くて死ぬ / 眠すぎて死ぬ / ないと死ぬ / 死にそう."""
     if "fig" in mods:
         return True
+    if mods == {"cond"} and tokens[i].surface.endswith(("ねる", "ねれ")) and _light_cause_before(tokens, i):
+        return True  # 課題多すぎて死ねる: the potential form after a light cause, an exaggeration
     if mods & _STRONG:
         return False
     if i >= 2 and tokens[i - 1].lemma in ("て", "で") and tokens[i - 2].lemma in _GO_VERBS:
@@ -620,10 +690,7 @@ def _is_figurative_death(tokens: tuple[Token, ...], i: int, mods: set[str]) -> b
     plain = bool(mods & {"decl", "seem", "done", "prog"})
     if plain and not mods - {"decl", "seem", "done", "prog"}:
         # かわいすぎて無理、死ぬ: a light cause earlier in the sentence (not つらくて、もう死ぬ)
-        k = i
-        while k > 0 and tokens[k - 1].surface not in ("。", "!", "?", "！", "？"):
-            k -= 1
-        if _LIGHT_CAUSE.search("".join(t.surface for t in tokens[k:i])):
+        if _light_cause_before(tokens, i):
             return True
     return bool(_CAUSE_BEFORE.search(before)) and plain or "seem" in mods
 
@@ -682,6 +749,8 @@ def concept_tags(text: str) -> set[str]:
             if name == "present" and k > 0 and tokens[k - 1].lemma in ("て", "で") and tokens[k].pos1 == "非自立可能":
                 continue
             mods = _modalities(tokens, k)
+            if name == "ingest" and ("done" in mods or "prog" in mods) and _told_afterwards(tokens, k):
+                mods.add("past")  # 昨日も飲んだ: told afterwards, not under way now
             if name in ("die", "vanish") and _is_figurative_death(tokens, k, mods):
                 tags.add(f"{name}:fig")
                 continue
@@ -705,6 +774,19 @@ def concept_tags(text: str) -> set[str]:
         if name not in tags and not isdisjoint(all_of[0]) and _holds(isdisjoint, all_of, none_of):
             tags.add(name)
     return tags
+
+
+_PAST_DAY = re.compile(r"昨日(?!から)|きのう(?!から)|昨晩|昨夜|おととい|一昨日|先週|先月|去年|この前|前に|以前")
+_JUST_NOW = re.compile(r"さっき|今|いま|たった今")
+
+
+def _told_afterwards(tokens: tuple[Token, ...], k: int) -> bool:
+    """The sentence of token k places it on a day gone by (昨日も…飲んだ), and not just now."""
+    j = k
+    while j > 0 and tokens[j - 1].surface not in ("。", "!", "?", "！", "？", "…"):
+        j -= 1
+    before = "".join(t.surface for t in tokens[j:k])
+    return bool(_PAST_DAY.search(before)) and not _JUST_NOW.search(before)
 
 
 def _holds(isdisjoint, all_of: list[frozenset[str]], none_of: list[frozenset[str]]) -> bool:  # noqa: ANN001
