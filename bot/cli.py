@@ -20,6 +20,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv(find_dotenv(usecwd=True), override=False)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of every job (several lines every 5 s) and Alembic each plugin it
+    # sets up: at INFO that buried the demo's addresses and the service's own lines. Their warnings
+    # and errors still show.
+    for chatty in ("apscheduler", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
