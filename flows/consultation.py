@@ -90,19 +90,22 @@ class Outbound:
     def flush(self, session: Session) -> list[OutboxMessage]:
         if not self.items:
             return []
-        consultation_id = self.consultation.id if self.consultation else None
+        # Linked by object: a consultation started by this event may not be inserted yet (one flush
+        # at the end of the batch writes it, its messages and its outbox rows).
+        c = self.consultation
         rows = outbox_repo.enqueue(
             session, self.client, [m for m, _, _ in self.items], self.now,
-            consultation_id=consultation_id, reply_token=self.reply.token if self.reply else None,
+            consultation_id=c.id if c else None, consultation=c,
+            reply_token=self.reply.token if self.reply else None,
             reply_token_expires_at=self.reply.expires_at if self.reply else None,
             priority=self.priority, flush=False,
         )
         for row, indexes in rows:
             for i in indexes:
                 _, kind, text = self.items[i]
-                message_repo.add(session, client_id=self.client.id, consultation_id=consultation_id,
-                                 direction="out", sender=self.sender, staff_id=self.staff_id, text=text,
-                                 kind=kind, now=self.now, outbox=row)
+                message_repo.add(session, client_id=self.client.id, consultation_id=c.id if c else None,
+                                 consultation=c, direction="out", sender=self.sender, staff_id=self.staff_id,
+                                 text=text, kind=kind, now=self.now, outbox=row)
         self.items.clear()
         return [row for row, _ in rows]
 
@@ -470,8 +473,8 @@ def _flag(consultation: Consultation, assessment: Assessment, now: datetime) -> 
 def _store_incoming(session: Session, client: Client, consultation: Consultation | None, text: str,
                     now: datetime, assessment: Assessment) -> None:
     message_repo.add(session, client_id=client.id, consultation_id=consultation.id if consultation else None,
-                     direction="in", sender="user", text=text, now=now, risk_level=assessment.level.value,
-                     risk_cues=list(assessment.cues) or None)
+                     consultation=consultation, direction="in", sender="user", text=text, now=now,
+                     risk_level=assessment.level.value, risk_cues=list(assessment.cues) or None)
     if consultation is not None:
         consultation.last_user_message_at = now
 
@@ -495,7 +498,8 @@ def _start_intake(session: Session, policy: Policy, client: Client, out: Outboun
     outcome = engine.start(policy.intake, now, data)
     # The flow's first step goes into the INSERT itself (not an UPDATE right after it).
     fields = _flow_fields(outcome) | ({"last_user_message_at": now} if user_wrote else {})
-    consultation = consultation_repo.create(session, client, org, now, state="intake", fields=fields)
+    # Not flushed here: nothing below needs its id (the rows written next are linked to the object).
+    consultation = consultation_repo.create(session, client, org, now, state="intake", fields=fields, flush=False)
     out.consultation = consultation
     for p in outcome.say:
         out.prompt(p)

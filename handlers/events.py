@@ -73,6 +73,16 @@ HANDLERS: dict[type, Callable[[HandlerContext, Event], None]] = {
 }
 
 
+def creates_client(event: Event | None) -> str | None:
+    """The LINE user ID when `dispatch` will hand this event to a handler that looks up or creates
+    its client (a message, follow or postback from a user, in active mode), else None."""
+    if event is None or getattr(event, "mode", "active") == "standby" or not isinstance(event.source, UserSource):
+        return None
+    if type(event) not in (MessageEvent, FollowEvent, PostbackEvent):
+        return None
+    return event.source.user_id or None
+
+
 def dispatch(ctx: HandlerContext, event: Event) -> str:
     """Run the event's handler; returns what was done ("handled", "left", "ignored") for the log."""
     if getattr(event, "mode", "active") == "standby":

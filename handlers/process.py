@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.consultation import Policy
 from flows.triage import assess
 from handlers.context import ClaimWithin, HandlerContext, Processed
-from handlers.events import dispatch
-from storage import inbox
+from handlers.events import creates_client, dispatch
+from storage import clients, inbox
 from storage.clients import user_hash
 from storage.db import NEW_OUTBOX_IDS, serialize_all
 
@@ -82,13 +82,22 @@ def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: da
         keys = [lock_key(policy, inbox.user_of(event)) for _, event in items]
         serialize_all(session, [k for k in keys if k is not None], urgent=urgent)
         session.info.pop(NEW_OUTBOX_IDS, None)
-        for inbox_id, event in items:
-            if not inbox.claim(session, inbox_id, now):  # marked done, unless the work fails
-                continue
+        # Every event of the batch claimed (and marked done, unless the work fails) in one UPDATE,
+        # before any other work: a statement per event cost as much as the event's own writes.
+        claimed = inbox.claim_many(session, [inbox_id for inbox_id, _ in items], now)
+        parsed = [(inbox_id, event, _parse(event)) for inbox_id, event in items if inbox_id in claimed]
+        # The batch's clients in two statements, before any event's work (see storage/clients.prefetch).
+        clients.prefetch(session, policy.hash_key, [u for _, _, (e, _) in parsed if (u := creates_client(e))], now)
+        for inbox_id, event, (typed, outcome) in parsed:
             ctx = HandlerContext(session, policy, now)
-            done.append((inbox_id, event, _run(ctx, event)))
+            if typed is not None:
+                outcome = dispatch(ctx, typed)
+            elif outcome == "left":
+                ctx.leave.append(_chat_of(event))
+            done.append((inbox_id, event, outcome))
             leave.extend(ctx.leave)
         session.flush()
+        clients.forget_prefetched(session)
         outbox_ids = sorted(session.info.pop(NEW_OUTBOX_IDS, []))
         jobs = claim(session, outbox_ids, now) if claim is not None and outbox_ids else []
     for inbox_id, event, outcome in done:
@@ -135,26 +144,31 @@ def stack_of(exc: BaseException) -> str:
     return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
-def _run(ctx: HandlerContext, payload: dict[str, Any]) -> str:
+def _parse(payload: dict[str, Any]) -> tuple[Event | None, str]:
+    """The SDK's typed event, or None with what was done instead ("left", "ignored", "not understood")."""
     event_type = payload.get("type")
     source = payload.get("source") or {}
     if isinstance(source, dict) and source.get("type") in ("group", "room"):
         # Decided on the raw payload: even an event the SDK cannot parse must not keep us in a group.
         chat_id = source.get("groupId") or source.get("roomId")
         if event_type in ("join", "message") and isinstance(chat_id, str) and chat_id:
-            ctx.leave.append((source["type"], chat_id))
-            return "left"
-        return "ignored"
+            return None, "left"
+        return None, "ignored"
     try:
         event = Event.from_dict(payload)
     except (ValueError, TypeError, KeyError) as exc:
         # A kind of event the SDK does not know yet (or a malformed one): acknowledged, not acted on.
         log.warning("event %s of type %s not understood (%s)", payload.get("webhookEventId"),
                     str(event_type)[:32], type(exc).__name__)
-        return "not understood"
+        return None, "not understood"
     if event is None:
-        return "empty"
-    return dispatch(ctx, event)
+        return None, "empty"
+    return event, ""
+
+
+def _chat_of(payload: dict[str, Any]) -> tuple[str, str]:
+    source = payload["source"]
+    return source["type"], source.get("groupId") or source.get("roomId")
 
 
 def sweep_stale(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],

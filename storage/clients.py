@@ -30,6 +30,33 @@ def find_by_line_user(session: Session, key: bytes, line_user_id: str) -> Client
     return session.scalar(select(Client).where(Client.user_hash == user_hash(key, line_user_id)))
 
 
+_PREFETCHED = "tsunagu_prefetched_clients"  # session.info: {user hash: (client, created)} for one batch
+
+
+def prefetch(session: Session, key: bytes, line_user_ids: list[str], now: datetime) -> None:
+    """Look up, or create, the clients of a batch of events in two statements (one SELECT, one
+    multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`), for `get_or_create` to find in the session
+    instead of a query each: each query would also flush the events handled before it. A user the
+    INSERT did not return (created elsewhere a moment ago, or a pseudonym taken) is left to
+    `get_or_create`'s own path. Call it before the events' work; `forget_prefetched` after it."""
+    hashes = {user_hash(key, u): u for u in dict.fromkeys(line_user_ids)}
+    if not hashes:
+        return
+    found = {c.user_hash: (c, False)
+             for c in session.scalars(select(Client).where(Client.user_hash.in_(list(hashes))))}
+    missing = [h for h in hashes if h not in found]
+    if missing:
+        stmt = _INSERT[session.get_bind().dialect.name == "sqlite"]
+        rows = [{"user_hash": h, "line_user_id": hashes[h], "pseudonym": new_pseudonym(4), "is_friend": True,
+                 "is_training": False, "first_seen_at": now, "last_seen_at": now} for h in missing]
+        found.update((c.user_hash, (c, True)) for c in session.scalars(stmt, rows))
+    session.info[_PREFETCHED] = found
+
+
+def forget_prefetched(session: Session) -> None:
+    session.info.pop(_PREFETCHED, None)
+
+
 def get_or_create(session: Session, key: bytes, line_user_id: str, now: datetime) -> tuple[Client, bool]:
     """The client for this LINE user, created on first contact. Returns (client, created).
 
@@ -39,7 +66,14 @@ def get_or_create(session: Session, key: bytes, line_user_id: str, now: datetime
     is only a fast path for the common case of a returning user.
     """
     hashed = user_hash(key, line_user_id)
-    client = session.scalar(select(Client).where(Client.user_hash == hashed))
+    prefetched = session.info.get(_PREFETCHED)
+    if prefetched is not None and hashed in prefetched:
+        client, created = prefetched[hashed]
+        if created:
+            prefetched[hashed] = (client, False)  # the same user's next event in the batch is not new
+            return client, True
+    else:
+        client = session.scalar(select(Client).where(Client.user_hash == hashed))
     if client is None:
         stmt = _INSERT[session.get_bind().dialect.name == "sqlite"]
         for length in (4, 4, 4, 5, 6, 8, 10):

@@ -74,8 +74,10 @@ def for_client(session: Session, client_id: int) -> list[Consultation]:
 
 
 def create(session: Session, client: Client, organization: Organization, now: datetime,
-           *, state: str = "intake", fields: dict[str, Any] | None = None) -> Consultation:
-    """A new consultation, inserted at once (its id is needed). `fields`: more columns for the INSERT."""
+           *, state: str = "intake", fields: dict[str, Any] | None = None, flush: bool = True) -> Consultation:
+    """A new consultation, inserted at once (its id is needed). `fields`: more columns for the INSERT.
+    `flush=False` leaves the INSERT to the unit of work's next flush: for a caller that links the rows
+    it writes to the object, not to its id (a first message's intake)."""
     c = Consultation(client_id=client.id, organization_id=organization.id, state=state, created_at=now,
                      is_training=client.is_training, flow_data={}, risk_cues=[], risk_topics=[])
     for name, value in (fields or {}).items():
@@ -83,7 +85,8 @@ def create(session: Session, client: Client, organization: Organization, now: da
     c.client = client
     c.organization = organization
     session.add(c)
-    session.flush()
+    if flush:
+        session.flush()
     return c
 
 

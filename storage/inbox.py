@@ -63,21 +63,24 @@ def store_once(session: Session, event_id: str, payload: dict[str, Any], now: da
     return store_batch(session, [(event_id, payload)], now).get(event_id)
 
 
-def claim(session: Session, inbox_id: int, now: datetime) -> bool:
-    """Take an event for processing and mark it done, in one conditional UPDATE; False when another
-    worker already took or finished it.
+def claim_many(session: Session, inbox_ids: Sequence[int], now: datetime) -> set[int]:
+    """Take a batch of events for processing and mark them done, in ONE conditional UPDATE; returns
+    the ids this call took (an id another worker already took or finished is left out).
 
-    The claim and the work share one transaction: if the work fails, the rollback puts the event
-    back to "received" (with its payload) and the sweep retries it; if it commits, the event is done
-    and its payload (a user's words and LINE ID) is gone. The worker acts on the payload it already
-    holds (from the webhook body, or read by the sweep), so nothing is read back here.
+    The claim and the work share one transaction: if the work fails, the rollback puts the events
+    back to "received" (with their payloads) and the sweep retries them; if it commits, they are done
+    and their payloads (a user's words and LINE ID) are gone. The worker acts on the payloads it
+    already holds (from the webhook body, or read by the sweep), so nothing is read back here.
     """
-    t = InboxEvent.__table__  # Core: one short UPDATE per event, without the ORM's bulk-update path
+    if not inbox_ids:
+        return set()
+    t = InboxEvent.__table__
     result = session.execute(
-        update(t).where(t.c.id == inbox_id, t.c.status == "received")
+        update(t).where(t.c.id.in_(list(inbox_ids)), t.c.status == "received")
         .values(status="done", processed_at=now, payload=None, error=None)
+        .returning(t.c.id)
     )
-    return result.rowcount == 1
+    return set(result.scalars())
 
 
 def payload_of(session: Session, inbox_id: int) -> dict[str, Any] | None:

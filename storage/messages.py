@@ -13,15 +13,18 @@ from storage.models import Consultation, Message, OutboxMessage
 def add(session: Session, *, client_id: int, consultation_id: int | None, direction: str, sender: str,
         text: str | None, now: datetime, kind: str = "text", staff_id: int | None = None,
         outbox_id: int | None = None, risk_level: str | None = None,
-        risk_cues: list[str] | None = None, outbox: OutboxMessage | None = None) -> Message:
+        risk_cues: list[str] | None = None, outbox: OutboxMessage | None = None,
+        consultation: Consultation | None = None) -> Message:
     """Log one message. No flush of its own: the unit of work writes all its messages in one batch at
     its end (or when a query needs them). `outbox` links an outgoing message to its row before that
-    row has an id."""
+    row has an id; `consultation` likewise (then `consultation_id` may be None)."""
     m = Message(client_id=client_id, consultation_id=consultation_id, direction=direction, sender=sender,
                 text=text, kind=kind, staff_id=staff_id, outbox_id=outbox_id, risk_level=risk_level,
                 risk_cues=risk_cues, created_at=now)
     if outbox is not None:
         m.outbox = outbox
+    if consultation is not None:
+        m.consultation = consultation
     session.add(m)
     if sender == "counselor" and consultation_id is not None:
         # Stats rollup: the earliest counselor message. A minimum, so a late-stored one still lands right.

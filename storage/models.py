@@ -249,6 +249,9 @@ class Message(Base):
 
     staff: Mapped[Staff | None] = relationship()
     outbox: Mapped[OutboxMessage | None] = relationship()  # set before the row has an id; one flush writes both
+    # Likewise: a message can name its consultation before that row is inserted (a batch of first
+    # messages writes every new consultation, message and outbox row in one flush at its end).
+    consultation: Mapped[Consultation | None] = relationship(foreign_keys=[consultation_id])
 
 
 # --- durability -----------------------------------------------------------------------------------
@@ -313,6 +316,8 @@ class OutboxMessage(Base):
     dead_letter_ack_at: Mapped[datetime | None]  # when a coordinator or admin acknowledged it
     dead_letter_ack_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     text_purged_at: Mapped[datetime | None]  # retention erased `messages` (the row stays for statistics)
+
+    consultation: Mapped[Consultation | None] = relationship()  # may be set before that row has an id
 
 
 class SchedulerLease(Base):

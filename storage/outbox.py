@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Boolean, and_, bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from storage.models import Client, OutboxMessage
+from storage.models import Client, Consultation, OutboxMessage
 
 MAX_MESSAGES_PER_REQUEST = 5  # LINE's limit for one reply or push
 MAX_TEXT_CHARS = 5000  # LINE's limit for one text message
@@ -83,6 +83,7 @@ def enqueue(
     reply_token_expires_at: datetime | None = None,
     priority: int = 0,
     flush: bool = True,
+    consultation: Consultation | None = None,
 ) -> list[tuple[OutboxMessage, list[int]]]:
     """Write messages as outbox rows of at most five; returns rows with the input indexes they carry.
     `flush=False` leaves them to the unit of work's next flush (their ids are not needed yet).
@@ -111,6 +112,8 @@ def enqueue(
             next_attempt_at=now,
             created_at=now,
         )
+        if consultation is not None:  # linked to the object: it may not have an id yet
+            row.consultation = consultation
         session.add(row)
         rows.append((row, sorted({i for i, _ in chunk})))
     if flush:

@@ -9,7 +9,7 @@ import threading
 import time
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.workers import EventWorkers
 from flows import consultation as domain
@@ -205,3 +205,51 @@ def test_emergency_contacts_refused_again_and_again_are_retried_within_seconds_n
         clock.advance(seconds=2)  # never the 4, 8, 16, 32, 64 s an ordinary row would wait
         svc(app).outbox.send_due()
     assert any("119" in m.get("text", "") for m in line.platform.inbox(user.user_id))
+
+
+def test_a_new_users_two_messages_in_one_batch_make_one_client_and_one_intake_in_order(app, line, clock):
+    """The batch looks its clients up (or creates them) in one go; the same user's second event in the
+    batch is not "new" again: it answers the intake the first one started."""
+    from storage.models import Client, Consultation
+
+    user = line.platform.add_user()
+    others = [line.platform.add_user() for _ in range(2)]
+    items = stored(app, clock, [line.platform.text_event(others[0], "こんばんは"),
+                                line.platform.text_event(user, "こんばんは"),
+                                line.platform.text_event(others[1], "こんばんは"),
+                                line.platform.text_event(user, "はい")])
+    commits = []
+
+    def count(conn):  # noqa: ANN001
+        commits.append(1)
+
+    sa_event.listen(svc(app).engine, "commit", count)
+    try:
+        process_batch(svc(app).sessions, svc(app).policy, clock, items)
+    finally:
+        sa_event.remove(svc(app).engine, "commit", count)
+    assert len(commits) == 1  # one transaction: not a failed batch handled again one by one
+    with svc(app).sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Client)) == 3
+        mine = s.scalars(select(Consultation).join(Client).where(Client.line_user_id == user)).all()
+        words = s.scalars(select(Message.text).where(Message.direction == "in", Message.consultation_id == mine[0].id)
+                          .order_by(Message.id)).all()
+    assert len(mine) == 1 and words == ["こんばんは", "はい"]
+    assert mine[0].flow_step != svc(app).policy.intake.entry  # the second message moved the intake on
+
+
+def test_events_that_never_reach_a_handler_create_no_client_even_beside_ones_that_do(app, line, clock):
+    """Only a message, follow or postback from a user in active mode gets a client: an unfollow from
+    someone we never knew, a standby event, a chat in a group leave no trace beside a real message."""
+    from storage.models import Client
+
+    talker, stranger, standby, grouped = (line.platform.add_user() for _ in range(4))
+    quiet = line.platform.text_event(standby, "こんばんは")
+    quiet["mode"] = "standby"
+    in_group = line.platform.text_event(grouped, "こんばんは")
+    in_group["source"] = {"type": "group", "groupId": "C" + "0" * 32, "userId": grouped}
+    items = stored(app, clock, [line.platform.unfollow_event(stranger), quiet, in_group,
+                                line.platform.text_event(talker, "こんばんは")])
+    process_batch(svc(app).sessions, svc(app).policy, clock, items)
+    with svc(app).sessions() as s:
+        assert s.scalars(select(Client.line_user_id)).all() == [talker]

@@ -107,10 +107,10 @@ def test_an_events_transaction_starts_with_its_users_lock(app, user, monkeypatch
     from storage import inbox
 
     calls = []
-    real_serialize, real_claim = process.serialize_all, inbox.claim
+    real_serialize, real_claim = process.serialize_all, inbox.claim_many
     monkeypatch.setattr(process, "serialize_all",
                         lambda s, keys, **kw: (calls.extend(("lock", k) for k in keys), real_serialize(s, keys, **kw)))
-    monkeypatch.setattr(inbox, "claim", lambda s, i, now: (calls.append(("claim", i)), real_claim(s, i, now))[1])
+    monkeypatch.setattr(inbox, "claim_many", lambda s, ids, now: (calls.append(("claim", ids)), real_claim(s, ids, now))[1])
     user.says("こんにちは")
     key = process.lock_key(app.extensions["tsunagu"].policy, user.user_id)
     assert [c[0] for c in calls] == ["lock", "claim"] and calls[0][1] == key
