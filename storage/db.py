@@ -62,7 +62,29 @@ def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, max_overflow=10 + threads)
+    _cache_long_statements()
+    # The pool keeps as many connections open as may be busy at once (the web server's threads, the
+    # event workers, the sender): a smaller pool opened and closed "overflow" connections all through a
+    # burst, each a new PostgreSQL backend (about a tenth of a worker's time under bench/webhook_load.py).
+    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, pool_size=10 + threads,
+                         max_overflow=10)
+
+
+def _cache_long_statements() -> None:
+    """psycopg converts a statement's `%(name)s` placeholders once and caches the result, but only for
+    statements up to 4 KB and 50 parameters; a batch's multi-row INSERT (SQLAlchemy's "insertmanyvalues": a dozen
+    columns times a few dozen rows) is longer, and was converted again on every execution: a fifth of
+    an event worker's time under a burst (bench/webhook_load.py, py-spy). The batch shapes repeat, so
+    caching them (psycopg's LRU of 128 statements) is enough. Module constants, not an API: if a
+    psycopg release drops them, this does nothing and only speed is lost."""
+    try:
+        from psycopg import _queries
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return
+    if getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", 0) < 65536:
+        _queries.MAX_CACHED_STATEMENT_LENGTH = 65536
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", 0) < 4096:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = 4096
 
 
 class WriteTurns:
