@@ -253,3 +253,40 @@ def test_events_that_never_reach_a_handler_create_no_client_even_beside_ones_tha
     process_batch(svc(app).sessions, svc(app).policy, clock, items)
     with svc(app).sessions() as s:
         assert s.scalars(select(Client.line_user_id)).all() == [talker]
+
+
+def test_a_worker_goes_on_with_its_next_batch_while_its_finisher_sends_the_last_in_order():
+    """The sends of one batch (LINE's round trips) do not hold up the next batch's transaction; the
+    finisher still runs the batches' sends in order, and an event is idle only once it has run."""
+    handled: list[list[int]] = []
+    finished: list[list[int]] = []
+    sending = threading.Event()
+    release = threading.Event()
+
+    def work(items):  # noqa: ANN001
+        handled.append([n for (n,) in items])
+        return handled[-1]
+
+    def after(batch):  # noqa: ANN001
+        if batch == [0]:
+            sending.set()
+            release.wait(10)  # LINE is slow with the first batch's reply
+        finished.append(batch)
+
+    pool = EventWorkers(work, size=1, batch=4, after=after)
+    pool.start()
+    try:
+        pool.submit("U1", 0)
+        assert sending.wait(5)
+        for n in range(1, 4):
+            pool.submit("U1", n)
+        deadline = time.monotonic() + 5
+        while sum(map(len, handled)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sum(map(len, handled)) == 4  # handled while the first batch's send was still under way
+        assert not pool.wait_idle(0.2)  # not idle: their sends have not run yet
+        release.set()
+        assert pool.wait_idle(10)
+    finally:
+        pool.stop()
+    assert [n for b in finished for n in b] == [0, 1, 2, 3]
