@@ -60,9 +60,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    from bot.workers import EVENT_WORKERS_DEFAULT
-
-    engine = make_engine(settings.database_url, threads=settings.event_workers or EVENT_WORKERS_DEFAULT)
+    engine = make_engine(settings.database_url, threads=settings.event_workers)
     sessions = make_session_factory(engine)
     gateway = LineGateway(settings.line_api_base_url, settings.line_channel_access_token,
                           timeout=(3.0, float(settings.line_api_timeout)))
@@ -71,13 +69,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     svc = Services(settings=settings, clock=clock, engine=engine, sessions=sessions, gateway=gateway,
                    sender=sender, outbox=outbox, policy=build_policy(settings))
     if settings.outbox_mode != "inline":  # inline (tests): events are handled inside the request
-        from bot.workers import EventWorkers, after_commit, batch_size, event_workers, handle_urgent, process_batch_only
+        from bot.workers import EventWorkers, batch_size, handle_batch, handle_urgent
 
-        # Each worker hands its batch's sends to its finisher and goes on (bot/workers.py); the crisis
-        # lane sends its own, at once.
-        svc.events = EventWorkers(functools.partial(process_batch_only, svc), event_workers(settings, engine),
-                                  batch=batch_size(engine), urgent_work=functools.partial(handle_urgent, svc),
-                                  after=functools.partial(after_commit, svc))
+        svc.events = EventWorkers(functools.partial(handle_batch, svc), settings.event_workers, batch=batch_size(engine),
+                                  urgent_work=functools.partial(handle_urgent, svc))
         svc.events.start()
     app.extensions["tsunagu"] = svc
     _warm_up_triage()

@@ -44,7 +44,7 @@ class Settings:
     line_api_timeout: int = 10  # seconds to wait for LINE's answer before treating the outcome as unknown
     retention_days: int = 365
     outbox_mode: str = "thread"  # thread: a background sender; inline: send right after the response (tests)
-    event_workers: int = 0  # threads handling stored webhook events (0: 1 on SQLite, 4 on PostgreSQL); one user's events always on the same one
+    event_workers: int = 4  # threads handling stored webhook events; one user's events always on the same one
     scheduler: bool = True
     session_cookie_secure: bool = True
     # Security (issue 13): sessions, tokens, throttling, proxies, the emulator's webhook address.
@@ -112,7 +112,7 @@ _ENV = {
     "RICHMENU_FONT": "richmenu_font",
     "OVERFLOW_MINUTES": "overflow_minutes",
 }
-_MAY_BE_ZERO = {"trusted_proxies", "event_workers"}  # event_workers 0: chosen by database (bot/workers.py)
+_MAY_BE_ZERO = {"trusted_proxies"}
 SECRET_KEY_MIN = 32
 REAL_LINE_HOSTS = ("line.me", "line-apps.com")
 _TRUE = {"1", "true", "yes", "on"}
@@ -203,8 +203,8 @@ def check(s: Settings, *, require_line: bool = True) -> list[str]:
         problems.append("AREAS: at most 11 municipalities (LINE shows 13 quick replies; two are taken)")
     if any(len(a) > 20 for a in s.areas):
         problems.append("AREAS: each name must be at most 20 characters (LINE's quick-reply label limit)")
-    if not 0 <= s.event_workers <= 64:
-        problems.append("EVENT_WORKERS must be between 0 (automatic) and 64")
+    if not 1 <= s.event_workers <= 64:
+        problems.append("EVENT_WORKERS must be between 1 and 64")
     if s.outbox_mode not in ("thread", "inline", "off"):
         problems.append("OUTBOX_MODE must be thread, inline or off")
     if s.line_mark_as_read not in ("token", "chat", "off"):

@@ -32,20 +32,6 @@ def batch_size(engine) -> int:  # noqa: ANN001
     return EVENT_BATCH_SQLITE if engine.dialect.name == "sqlite" else EVENT_BATCH
 
 
-# EVENT_WORKERS unset (0): on SQLite one worker, since every transaction takes the one writer lock in
-# turn and more workers only wait on it and on each other (56 instead of 96 thread switches per event,
-# bench/webhook_load.py's load); its sends overlap its next transaction on its finisher. On PostgreSQL
-# transactions run side by side.
-EVENT_WORKERS_SQLITE = 1
-EVENT_WORKERS_DEFAULT = 4
-
-
-def event_workers(settings, engine) -> int:  # noqa: ANN001
-    if settings.event_workers:
-        return settings.event_workers
-    return EVENT_WORKERS_SQLITE if engine.dialect.name == "sqlite" else EVENT_WORKERS_DEFAULT
-
-
 def after_commit(svc, processed: Processed) -> None:  # noqa: ANN001
     """Send what the events wrote to the outbox (unless another process does all sending): the rows
     leased in their transaction at once, concurrently; then leave any group or room. Never raises:
@@ -86,15 +72,9 @@ def handle_urgent(svc, inbox_id: int, event: dict) -> Processed:  # noqa: ANN001
 
 def handle_batch(svc, items: list[tuple[int, dict]]) -> Processed:  # noqa: ANN001
     """Events waiting in one worker's queue, handled in one transaction, their replies sent together."""
-    processed = process_batch_only(svc, items)
+    processed = process_batch(svc.sessions, svc.policy, svc.clock, items, claim=claim_of(svc))
     after_commit(svc, processed)
     return processed
-
-
-def process_batch_only(svc, items: list[tuple[int, dict]]) -> Processed:  # noqa: ANN001
-    """The transaction of `handle_batch` without the sends: for workers that hand those to their
-    finisher (`EventWorkers(after=...)`) and go on with the next batch."""
-    return process_batch(svc.sessions, svc.policy, svc.clock, items, claim=claim_of(svc))
 
 
 class EventWorkers:
@@ -103,22 +83,13 @@ class EventWorkers:
 
     With `batch` > 1 a worker takes what has piled up in its queue (at most `batch` items, in order)
     and calls `work` once with the list of their argument tuples: under a burst, one transaction and
-    one round of sends serve many events; when idle, a batch is a single event and nothing waits.
-
-    With `after`, each worker has a finisher thread: the worker calls `after(result)` there, in
-    order, and goes straight on with its next batch. So the sends of one batch (LINE's round trips)
-    overlap the transaction of the next instead of holding it up, and one batch's replies are still
-    settled before the next batch's are sent (a user's next reply is never held behind their last).
-    An event counts as handled for `wait_idle` only once its `after` has run."""
+    one round of sends serve many events; when idle, a batch is a single event and nothing waits."""
 
     def __init__(self, work: Callable[..., object], size: int, *, batch: int = 1,
-                 urgent_work: Callable[..., object] | None = None,
-                 after: Callable[[Any], object] | None = None) -> None:
+                 urgent_work: Callable[..., object] | None = None) -> None:
         if size < 1:
             raise ValueError("at least one event worker")
         self.work = work
-        self.after = after
-        self._finishers: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(size)] if after else []
         self.urgent_work = urgent_work or (lambda *args: self.work([args]) if self.batch > 1 else self.work(*args))
         self.size = size
         self.batch = max(1, batch)
@@ -133,14 +104,9 @@ class EventWorkers:
         if self._threads:
             return
         for n, q in enumerate(self._queues):
-            finisher = self._finishers[n] if self._finishers else None
-            t = threading.Thread(target=self._run, args=(q, False, finisher), name=f"event-worker-{n}", daemon=True)
+            t = threading.Thread(target=self._run, args=(q,), name=f"event-worker-{n}", daemon=True)
             t.start()
             self._threads.append(t)
-            if finisher is not None:
-                t = threading.Thread(target=self._finish, args=(finisher,), name=f"event-finisher-{n}", daemon=True)
-                t.start()
-                self._threads.append(t)
         t = threading.Thread(target=self._run, args=(self._lane, True), name="event-crisis-lane", daemon=True)
         t.start()
         self._threads.append(t)
@@ -164,30 +130,12 @@ class EventWorkers:
 
     def stop(self, timeout: float = 15.0) -> None:
         for q in [*self._queues, self._lane]:
-            q.put(_STOP)  # a worker passes it on to its finisher once its last batch is queued there
+            q.put(_STOP)
         for t in self._threads:
             t.join(timeout=timeout)
         self._threads = []
 
-    def _done(self, count: int) -> None:
-        with self._idle:
-            self._pending -= count
-            self._idle.notify_all()
-
-    def _finish(self, q: queue.SimpleQueue) -> None:
-        while True:
-            item = q.get()
-            if item is _STOP:
-                return
-            result, count = item
-            try:
-                self.after(result)  # type: ignore[misc]
-            except Exception as exc:  # the rows are durable: the sender's sweep sends what this did not
-                log.error("event finisher: job failed: %s", describe_error(exc))
-            finally:
-                self._done(count)
-
-    def _run(self, q: queue.SimpleQueue, lane: bool = False, finisher: queue.SimpleQueue | None = None) -> None:
+    def _run(self, q: queue.SimpleQueue, lane: bool = False) -> None:
         while True:
             items = [q.get()]
             while not lane and len(items) < self.batch and items[-1] is not _STOP:
@@ -199,21 +147,18 @@ class EventWorkers:
             if stop:
                 items.pop()
             if items:
-                handed_on = False
                 try:
                     if lane:
                         self.urgent_work(*items[0])
+                    elif self.batch > 1:
+                        self.work(items)
                     else:
-                        result = self.work(items) if self.batch > 1 else self.work(*items[0])
-                        if finisher is not None:
-                            finisher.put((result, len(items)))
-                            handed_on = True
+                        self.work(*items[0])
                 except Exception as exc:  # never lose the worker; the events stay "received" for the sweep
                     log.error("event worker: job failed: %s", describe_error(exc))
                 finally:
-                    if not handed_on:
-                        self._done(len(items))
+                    with self._idle:
+                        self._pending -= len(items)
+                        self._idle.notify_all()
             if stop:
-                if finisher is not None:
-                    finisher.put(_STOP)
                 return
