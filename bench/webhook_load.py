@@ -267,9 +267,7 @@ def tsunagu_commands(db: str, port: int, env: dict[str, str]) -> list[tuple[list
     if db == "sqlite":
         return [([str(BIN / "tsunagu"), "serve", "--host", "127.0.0.1", "--port", str(port)], env)]
     web = {**env, "SCHEDULER": "off"}
-    # --worker-connections: a worker holding that many keep-alive connections stops accepting, so the
-    # other takes the rest (without it one worker accepted all 16 of the load's connections at once).
-    return [([str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "8", "--worker-connections", "8", "-b",
+    return [([str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "8", "-b",
               f"127.0.0.1:{port}", "--log-level", "warning", "bot:create_app()"], web),
             ([str(BIN / "tsunagu"), "scheduler"], env)]
 
