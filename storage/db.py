@@ -65,17 +65,18 @@ def make_engine(url: str, *, echo: bool = False, threads: int = 0) -> Engine:
     _cache_long_statements()
     # The pool keeps as many connections open as may be busy at once (the web server's threads, the
     # event workers, the sender): a smaller pool opened and closed "overflow" connections all through a
-    # burst, each a new PostgreSQL backend (about a tenth of a worker's time under bench/webhook_load.py).
+    # burst, each a new PostgreSQL backend (py-spy under bench/webhook_load.py: 12% of a web worker's
+    # samples were in checking out, pinging and opening connections).
     return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, pool_size=10 + threads,
                          max_overflow=10)
 
 
 def _cache_long_statements() -> None:
     """psycopg converts a statement's `%(name)s` placeholders once and caches the result, but only for
-    statements up to 4 KB and 50 parameters; a batch's multi-row INSERT (SQLAlchemy's "insertmanyvalues": a dozen
-    columns times a few dozen rows) is longer, and was converted again on every execution: a fifth of
-    an event worker's time under a burst (bench/webhook_load.py, py-spy). The batch shapes repeat, so
-    caching them (psycopg's LRU of 128 statements) is enough. Module constants, not an API: if a
+    statements up to 4 KB and 50 parameters; a batch's multi-row INSERT (SQLAlchemy's
+    "insertmanyvalues": a dozen columns times a few dozen rows) is larger, and was converted again on
+    every execution: 23% of an event worker's GIL time under a burst (bench/webhook_load.py, py-spy),
+    10% with this (each new batch shape is still converted once). Module constants, not an API: if a
     psycopg release drops them, this does nothing and only speed is lost."""
     try:
         from psycopg import _queries
