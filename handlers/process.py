@@ -93,7 +93,7 @@ def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: da
             if typed is not None:
                 outcome = dispatch(ctx, typed)
             elif outcome == "left":
-                ctx.leave.append(_chat_of(event))
+                ctx.leave.append(_chat_of(event["source"]))  # type: ignore[arg-type]  # "left" means it has one
             done.append((inbox_id, event, outcome))
             leave.extend(ctx.leave)
         session.flush()
@@ -150,8 +150,7 @@ def _parse(payload: dict[str, Any]) -> tuple[Event | None, str]:
     source = payload.get("source") or {}
     if isinstance(source, dict) and source.get("type") in ("group", "room"):
         # Decided on the raw payload: even an event the SDK cannot parse must not keep us in a group.
-        chat_id = source.get("groupId") or source.get("roomId")
-        if event_type in ("join", "message") and isinstance(chat_id, str) and chat_id:
+        if event_type in ("join", "message") and _chat_of(source) is not None:
             return None, "left"
         return None, "ignored"
     try:
@@ -166,9 +165,10 @@ def _parse(payload: dict[str, Any]) -> tuple[Event | None, str]:
     return event, ""
 
 
-def _chat_of(payload: dict[str, Any]) -> tuple[str, str]:
-    source = payload["source"]
-    return source["type"], source.get("groupId") or source.get("roomId")
+def _chat_of(source: dict[str, Any]) -> tuple[str, str] | None:
+    """(group|room, its id) of an event's source, or None without a usable id."""
+    chat_id = source.get("groupId") or source.get("roomId")
+    return (source["type"], chat_id) if isinstance(chat_id, str) and chat_id else None
 
 
 def sweep_stale(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
