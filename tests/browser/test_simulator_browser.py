@@ -9,6 +9,8 @@ from bot.app import create_app
 from linesim import EmulatorServer
 from storage import consultations as consultation_repo
 from storage import staff as staff_repo
+from tests.browser.conftest import InFlight
+from tests.spine import wait_until
 from tests.test_cli import free_port
 
 pytestmark = pytest.mark.browser
@@ -24,9 +26,11 @@ def demo_url(settings, clock):
     with app.extensions["tsunagu"].sessions.begin() as db:
         org = consultation_repo.ensure_default_organization(db, clock())
         staff_repo.create(db, "counselor1", PASSWORD, "counselor", org, clock(), "相談員A")
-    server = EmulatorServer(app=app, port=port).start()
+    served = InFlight(app)
+    server = EmulatorServer(app=served, port=port).start()
     yield server.url
     server.stop()
+    assert wait_until(lambda: served.count == 0, 15), f"{served.count} requests still running after 15 s"
     app.extensions["tsunagu"].sender.stop()
     app.extensions["tsunagu"].outbox.wait_idle()
     app.extensions["tsunagu"].engine.dispose()
