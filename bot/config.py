@@ -44,7 +44,10 @@ class Settings:
     line_api_timeout: int = 10  # seconds to wait for LINE's answer before treating the outcome as unknown
     retention_days: int = 365
     outbox_mode: str = "thread"  # thread: a background sender; inline: send right after the response (tests)
-    event_workers: int = 4  # threads handling stored webhook events; one user's events always on the same one
+    # Threads handling stored webhook events; one user's events always on the same one. Two, not four:
+    # fewer workers take bigger batches and contend less (bench/webhook_load.py, PostgreSQL with two
+    # web processes: 4 -> 275-279 events/s, 2 -> 380/s, 1 -> 358/s; SQLite within the noise).
+    event_workers: int = 2
     scheduler: bool = True
     session_cookie_secure: bool = True
     # Security (issue 13): sessions, tokens, throttling, proxies, the emulator's webhook address.
