@@ -60,7 +60,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    engine = make_engine(settings.database_url, threads=settings.event_workers)
+    from bot.workers import worker_count
+
+    workers = worker_count(settings)
+    engine = make_engine(settings.database_url, threads=workers)
     sessions = make_session_factory(engine)
     gateway = LineGateway(settings.line_api_base_url, settings.line_channel_access_token,
                           timeout=(3.0, float(settings.line_api_timeout)))
@@ -71,7 +74,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     if settings.outbox_mode != "inline":  # inline (tests): events are handled inside the request
         from bot.workers import EventWorkers, batch_size, handle_batch, handle_urgent
 
-        svc.events = EventWorkers(functools.partial(handle_batch, svc), settings.event_workers, batch=batch_size(engine),
+        svc.events = EventWorkers(functools.partial(handle_batch, svc), workers, batch=batch_size(engine),
                                   urgent_work=functools.partial(handle_urgent, svc))
         svc.events.start()
     app.extensions["tsunagu"] = svc

@@ -44,10 +44,9 @@ class Settings:
     line_api_timeout: int = 10  # seconds to wait for LINE's answer before treating the outcome as unknown
     retention_days: int = 365
     outbox_mode: str = "thread"  # thread: a background sender; inline: send right after the response (tests)
-    # Threads handling stored webhook events; one user's events always on the same one. Two, not four:
-    # fewer workers take bigger batches and contend less (bench/webhook_load.py, PostgreSQL with two
-    # web processes: 4 -> 275-279 events/s, 2 -> 380/s, 1 -> 358/s; SQLite within the noise).
-    event_workers: int = 2
+    # Threads handling stored webhook events; one user's events always on the same one. 0: chosen by
+    # the database (`bot.workers.worker_count`).
+    event_workers: int = 0
     scheduler: bool = True
     session_cookie_secure: bool = True
     # Security (issue 13): sessions, tokens, throttling, proxies, the emulator's webhook address.
@@ -115,7 +114,7 @@ _ENV = {
     "RICHMENU_FONT": "richmenu_font",
     "OVERFLOW_MINUTES": "overflow_minutes",
 }
-_MAY_BE_ZERO = {"trusted_proxies"}
+_MAY_BE_ZERO = {"trusted_proxies", "event_workers"}
 SECRET_KEY_MIN = 32
 REAL_LINE_HOSTS = ("line.me", "line-apps.com")
 _TRUE = {"1", "true", "yes", "on"}
@@ -206,8 +205,8 @@ def check(s: Settings, *, require_line: bool = True) -> list[str]:
         problems.append("AREAS: at most 11 municipalities (LINE shows 13 quick replies; two are taken)")
     if any(len(a) > 20 for a in s.areas):
         problems.append("AREAS: each name must be at most 20 characters (LINE's quick-reply label limit)")
-    if not 1 <= s.event_workers <= 64:
-        problems.append("EVENT_WORKERS must be between 1 and 64")
+    if not 0 <= s.event_workers <= 64:
+        problems.append("EVENT_WORKERS must be between 1 and 64 (or 0: chosen by the database)")
     if s.outbox_mode not in ("thread", "inline", "off"):
         problems.append("OUTBOX_MODE must be thread, inline or off")
     if s.line_mark_as_read not in ("token", "chat", "off"):

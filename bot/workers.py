@@ -28,6 +28,21 @@ EVENT_BATCH = 32  # events one worker handles in one transaction, at most (only 
 EVENT_BATCH_SQLITE = 8
 
 
+# Workers when EVENT_WORKERS is 0 (bench/webhook_load.py, this 2-core machine). On PostgreSQL fewer take
+# bigger batches and contend less: two web processes with 8 / 4 / 2 / 1 workers each completed 172 /
+# 275-279 / 307-380 / 358 events/s. On SQLite 1, 2 and 4 were within the noise (251-284/s), but with 2,
+# a LINE that stalls 20 sends held each worker's next batch for its 2-second timeouts long enough for
+# the crisis text's reply to meet a stalled call (contacts after 4.3 s, 3 runs; 0.0 s with 4).
+EVENT_WORKERS_SQLITE = 4
+EVENT_WORKERS_POSTGRES = 2
+
+
+def worker_count(settings) -> int:  # noqa: ANN001
+    if settings.event_workers:
+        return settings.event_workers
+    return EVENT_WORKERS_SQLITE if settings.database_url.startswith("sqlite") else EVENT_WORKERS_POSTGRES
+
+
 def batch_size(engine) -> int:  # noqa: ANN001
     return EVENT_BATCH_SQLITE if engine.dialect.name == "sqlite" else EVENT_BATCH
 

@@ -217,6 +217,18 @@ def test_event_workers_is_a_documented_setting():
         load_settings({"EVENT_WORKERS": "1000"}, require_line=False)
 
 
+def test_event_workers_left_at_0_are_chosen_by_the_database():
+    from bot.config import load_settings
+    from bot.workers import worker_count
+
+    def count(env):
+        return worker_count(load_settings(env, require_line=False))
+
+    assert count({"DATABASE_URL": "sqlite:///x.db"}) == 4  # a stall held fewer workers' batches too long
+    assert count({"DATABASE_URL": "postgresql://u@127.0.0.1/x", "EVENT_WORKERS": "0"}) == 2  # bigger batches
+    assert count({"DATABASE_URL": "postgresql://u@127.0.0.1/x", "EVENT_WORKERS": "3"}) == 3
+
+
 def test_a_reply_deadline_counts_from_the_events_timestamp(app, line, user, clock):
     event_ = line.platform.text_event(user.user_id, "こんにちは")
     clock.advance(seconds=30)  # handled 30 s after LINE sent it
