@@ -60,7 +60,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    from bot.workers import worker_count
+    from bot.workers import EventWorkers, batch_size, handle_batch, handle_urgent, worker_count
 
     workers = worker_count(settings)
     engine = make_engine(settings.database_url, threads=workers)
@@ -72,8 +72,6 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     svc = Services(settings=settings, clock=clock, engine=engine, sessions=sessions, gateway=gateway,
                    sender=sender, outbox=outbox, policy=build_policy(settings))
     if settings.outbox_mode != "inline":  # inline (tests): events are handled inside the request
-        from bot.workers import EventWorkers, batch_size, handle_batch, handle_urgent
-
         svc.events = EventWorkers(functools.partial(handle_batch, svc), workers, batch=batch_size(engine),
                                   urgent_work=functools.partial(handle_urgent, svc))
         svc.events.start()
