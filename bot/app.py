@@ -12,6 +12,7 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 
 from bot.config import Settings, SettingsError, check, load_settings
+from bot.ingest import GroupStore
 from bot.line_client import LineGateway
 from bot.sender import BackgroundSender, InlineSender, OutboxSender
 from bot.services import Services, build_policy, services
@@ -70,7 +71,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *,
     outbox = OutboxSender(sessions, gateway, clock)
     sender = InlineSender(outbox) if settings.outbox_mode == "inline" else BackgroundSender(outbox)
     svc = Services(settings=settings, clock=clock, engine=engine, sessions=sessions, gateway=gateway,
-                   sender=sender, outbox=outbox, policy=build_policy(settings))
+                   sender=sender, outbox=outbox, policy=build_policy(settings), ingest=GroupStore(sessions, clock))
     if settings.outbox_mode != "inline":  # inline (tests): events are handled inside the request
         svc.events = EventWorkers(functools.partial(handle_batch, svc), workers, batch=batch_size(engine),
                                   urgent_work=functools.partial(handle_urgent, svc))

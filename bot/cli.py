@@ -25,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and errors still show.
     for chatty in ("apscheduler", "alembic.runtime.plugins"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Waitress warns "Task queue depth is N" for every request that waits for a free thread: under a
+    # burst, one line per webhook (3% of the process's CPU in bench/webhook_load.py, py-spy). Requests
+    # waiting their turn is what a burst is; errors still show.
+    logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, logging.getLogger().level))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

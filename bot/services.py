@@ -31,6 +31,7 @@ class Services:
     outbox: object  # OutboxSender
     policy: Policy
     events: Any = None  # bot.workers.EventWorkers, or None: events handled inside the request (tests)
+    ingest: Any = None  # bot.ingest.GroupStore: the webhook's writes
 
 
 def services() -> Services:

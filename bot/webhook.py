@@ -1,7 +1,8 @@
 """POST /callback: verify, store the batch once, answer 200, handle each event right after.
 
 The signature is checked on the raw body with line-bot-sdk's validator. The batch's events are
-stored in one statement (a redelivered webhookEventId is skipped there), then handed to the event
+stored in one statement (a redelivered webhookEventId is skipped there; requests arriving together
+share it and its commit, `bot.ingest`), then handed to the event
 workers (`bot.workers`), which handle each in its own transaction and send its replies at once.
 Under tests (`OUTBOX_MODE=inline`) events are handled inside the request and sent when the response
 closes, so a test sees the result as soon as its POST returns. The SDK's parser rejects a whole body
@@ -23,7 +24,6 @@ from bot.workers import after_commit, claim_of
 from handlers.context import Processed
 from handlers.process import describe_error, is_crisis_text, process_event
 from storage import inbox
-from storage.db import serialize_all
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -37,10 +37,7 @@ def callback() -> Response:
 
     keyed = [(event_key(e), e) for e in events]
     try:
-        with svc.sessions.begin() as session:
-            # One write, and LINE is waiting: first in SQLite's line of writers.
-            serialize_all(session, [], urgent=True, immediate=False)
-            stored = inbox.store_batch(session, keyed, svc.clock())
+        stored = svc.ingest.store(keyed)  # committed when it returns: with the requests beside it, in one go
     except SQLAlchemyError as exc:  # not stored: LINE redelivers on a 5xx, so nothing is lost
         log.error("webhook: %d events not stored: %s", len(events), describe_error(exc))
         abort(503)

@@ -846,6 +846,10 @@ def clear_caches(vocabulary: bool = False) -> None:
     normalize.cache_clear()
     _folded_grams.cache_clear()
     tokenize.cache_clear()
+    from flows import triage_model
+
+    if (m := triage_model.model()) is not None:
+        m.forget()
     if vocabulary:
         _analyzer()[2].clear()
 

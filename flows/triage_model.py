@@ -44,8 +44,23 @@ class Model:
         # are cut, with no string built per n-gram
         self._chars = {g[2:]: w for g, w in self.weights.items() if g.startswith("c:")}
         self._words = {g[2:]: w for g, w in self.weights.items() if g.startswith("w:")}
+        # Each text is read twice, by the webhook (which sends a crisis to the crisis lane) and by the
+        # consultation flow: the second time is a lookup. Bounded; kept per model, so a test's model never
+        # sees another's results.
+        self._seen: dict[str, dict[str, float]] = {}
+
+    def forget(self) -> None:
+        self._seen.clear()
 
     def probabilities(self, text: str) -> dict[str, float]:
+        seen = self._seen.get(text)
+        if seen is None:
+            if len(self._seen) >= 4096:
+                self._seen.clear()
+            seen = self._seen[text] = self._probabilities(text)
+        return seen
+
+    def _probabilities(self, text: str) -> dict[str, float]:
         """The same features as `features` (binary, L2-normalized, as in training), computed faster."""
         t = "".join(triage._fold(triage.normalize(text)).split())
         grams = {*t, *map(str.__add__, t, t[1:]), *map("".join, zip(t, t[1:], t[2:], strict=False))}

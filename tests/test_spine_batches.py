@@ -253,3 +253,24 @@ def test_events_that_never_reach_a_handler_create_no_client_even_beside_ones_tha
     process_batch(svc(app).sessions, svc(app).policy, clock, items)
     with svc(app).sessions() as s:
         assert s.scalars(select(Client.line_user_id)).all() == [talker]
+
+
+def test_of_one_users_two_fresh_replies_only_the_first_is_leased_and_both_arrive_in_order(app, line, clock):
+    """The fresh claim reads the rows from the transaction itself, under the claim's rules: the user's
+    second reply waits behind the first (sent right after it)."""
+    user, other = line.platform.add_user(), line.platform.add_user()
+    items = stored(app, clock, [line.platform.text_event(user, "こんばんは"), line.platform.text_event(other, "こんばんは"),
+                                line.platform.text_event(user, "はい")])
+    outbox = svc(app).outbox
+    done = process_batch(svc(app).sessions, svc(app).policy, clock, items, claim=outbox.claim_within)
+    with svc(app).sessions() as s:
+        rows = {r.id: r for r in s.scalars(select(OutboxMessage))}
+    leased = {j.row.id for j in done.jobs}
+    assert len(rows) == 3 and len(leased) == 2
+    assert {rows[i].client_id for i in leased} == {rows[i].client_id for i in rows}  # one per user
+    first_of_user = min(i for i in rows if rows[i].client_id == rows[max(rows)].client_id)
+    assert first_of_user in leased and max(rows) not in leased  # the user's later row waits
+    assert all(rows[i].claim_token and rows[i].reply_attempted for i in leased)
+    assert rows[max(rows)].claim_token is None
+    assert outbox.finish(done.jobs, done.outbox_ids) == 3
+    assert len(line.platform.inbox(user)) == 2 and len(line.platform.inbox(other)) == 1
