@@ -12,6 +12,8 @@ Two things here are deliberate, not defaults:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -119,8 +121,28 @@ class WriteTurns:
             self._held = False
             self._cond.notify_all()
 
+    @contextmanager
+    def urgent_ahead(self) -> Iterator[None]:
+        """While inside, ordinary writers wait as if an urgent one were already in line: a webhook
+        queued behind another webhook's write (bot/ingest.py) keeps its place ahead of the workers in
+        the gap between the two writes."""
+        with self._cond:
+            self._urgent_waiting += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._urgent_waiting -= 1
+                self._cond.notify_all()
+
     def locked(self) -> bool:
         return self._held
+
+
+def urgent_ahead(engine: Engine):  # noqa: ANN201
+    """`WriteTurns.urgent_ahead` for SQLite's engines; nothing to do on PostgreSQL."""
+    turns = getattr(engine, _WRITE_LOCK, None)
+    return turns.urgent_ahead() if turns is not None else nullcontext()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,8 +9,10 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from bot import ingest
 from bot.ingest import GroupStore
 from storage import inbox
+from storage.db import urgent_ahead
 from storage.models import InboxEvent
 
 
@@ -45,6 +47,13 @@ class HeldWriter:
         return self.real(session, rows, now)
 
 
+def grouping(app, clock) -> GroupStore:
+    """The store with grouping on, whatever the database (it is on for SQLite only: see bot/ingest.py)."""
+    store = GroupStore(app.extensions["tsunagu"].sessions, clock)
+    store._one_writer = True
+    return store
+
+
 def run_together(store: GroupStore, first: list, others: list[list], writer: HeldWriter) -> list:
     """`first` takes the writer; `others` queue behind it; then the writer is let go."""
     results: list = [None] * (1 + len(others))
@@ -71,7 +80,7 @@ def run_together(store: GroupStore, first: list, others: list[list], writer: Hel
 
 
 def test_requests_queued_behind_a_write_are_stored_together_each_getting_its_own_ids(app, clock, monkeypatch):
-    store = GroupStore(app.extensions["tsunagu"].sessions, clock)
+    store = grouping(app, clock)
     writer = HeldWriter(monkeypatch)
     others = [[event(f"B{i}")] for i in range(5)] + [[event("DUP")], [event("DUP"), event("C")]]
     results = run_together(store, [event("A")], others, writer)
@@ -90,7 +99,7 @@ def test_requests_queued_behind_a_write_are_stored_together_each_getting_its_own
 
 
 def test_a_failed_group_write_fails_every_request_in_it_and_the_next_one_is_stored(app, clock, monkeypatch):
-    store = GroupStore(app.extensions["tsunagu"].sessions, clock)
+    store = grouping(app, clock)
     writer = HeldWriter(monkeypatch, fail_second=True)
     results = run_together(store, [event("A")], [[event("B")], [event("C")]], writer)
 
@@ -125,3 +134,70 @@ def test_many_concurrent_webhooks_lose_nothing(app, clock):
         t.join(20)
     assert all(set(got[i]) == {f"E{i}"} for i in range(n))
     assert stored_keys(app) == {f"E{i}" for i in range(n)}
+
+
+def test_on_sqlite_a_webhook_queued_behind_another_still_goes_before_a_waiting_worker(app, clock, monkeypatch):
+    """Between two webhook writes the turn is free for a moment: a worker waiting for it must not slip
+    in ahead of the webhook queued behind the first (under a burst the acks fell to the workers' pace
+    and a crisis text waited seconds for its 200)."""
+    engine = app.extensions["tsunagu"].engine
+    if engine.dialect.name != "sqlite":
+        assert urgent_ahead(engine) is not None  # PostgreSQL: no turns to keep; nothing to wait for
+        return
+    turns = getattr(engine, "tsunagu_write_lock")
+    store = GroupStore(app.extensions["tsunagu"].sessions, clock)
+    writer = HeldWriter(monkeypatch)
+    order: list[str] = []
+    real_call = writer.__call__
+
+    def noting(session, rows, now):  # noqa: ANN001
+        order.append("webhook " + ",".join(k for k, _ in rows))
+        return real_call(session, rows, now)
+
+    monkeypatch.setattr(inbox, "store_batch", noting)
+    real_serialize = ingest.serialize_all
+
+    def slow_to_take_its_turn(session, keys, **kw):  # noqa: ANN001
+        if order:  # the second write: whatever may slip in while it gets going, would
+            time.sleep(0.1)
+        return real_serialize(session, keys, **kw)
+
+    monkeypatch.setattr(ingest, "serialize_all", slow_to_take_its_turn)
+
+    def worker() -> None:
+        assert turns.acquire(timeout=10)
+        order.append("worker")
+        turns.release()
+
+    first = threading.Thread(target=store.store, args=([event("A")],))
+    first.start()
+    assert writer.started.wait(10)
+    waiting_worker = threading.Thread(target=worker)
+    waiting_worker.start()
+    second = threading.Thread(target=store.store, args=([event("B")],))
+    second.start()
+    deadline = time.monotonic() + 10
+    while not store._queued and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    writer.release.set()
+    for t in (first, second, waiting_worker):
+        t.join(10)
+    assert order == ["webhook A", "webhook B", "worker"]
+
+
+def test_on_postgresql_a_request_never_waits_for_another_requests_write(app, clock, monkeypatch):
+    store = GroupStore(app.extensions["tsunagu"].sessions, clock)
+    if app.extensions["tsunagu"].engine.dialect.name == "sqlite":
+        assert store._one_writer  # one writer at a time anyway: there, requests are grouped
+        return
+    writer = HeldWriter(monkeypatch)
+    first = threading.Thread(target=store.store, args=([event("A")],))
+    first.start()
+    assert writer.started.wait(10)
+    try:
+        assert set(store.store([event("B")])) == {"B"}  # while A's transaction is still open
+    finally:
+        writer.release.set()
+        first.join(10)
+    assert stored_keys(app) == {"A", "B"}
