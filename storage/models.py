@@ -27,7 +27,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -153,6 +153,7 @@ class Consultation(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()  # one INSERT per table for a batch (m2_11)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), index=True)  # intake, waiting, active, closed
@@ -234,6 +235,7 @@ class Message(Base):
                             postgresql_where=text(UNATTACHED), sqlite_where=text(UNATTACHED)),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()  # one INSERT per table for a batch (m2_11)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"), index=True)
     direction: Mapped[str] = mapped_column(String(3))  # in, out
@@ -294,6 +296,7 @@ class OutboxMessage(Base):
                             sqlite_where=text(DEAD_LETTERS_OPEN)))
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()  # one INSERT per table for a batch (m2_11)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"))
     messages: Mapped[list[Any]] = mapped_column(JSON)  # LINE message objects as dicts

@@ -274,3 +274,28 @@ def test_of_one_users_two_fresh_replies_only_the_first_is_leased_and_both_arrive
     assert rows[max(rows)].claim_token is None
     assert outbox.finish(done.jobs, done.outbox_ids) == 3
     assert len(line.platform.inbox(user)) == 2 and len(line.platform.inbox(other)) == 1
+
+
+def test_a_batch_writes_each_tables_new_rows_in_one_insert(app, line, clock):
+    """On SQLite the unit of work can batch a table's INSERTs only with a sentinel column to match the
+    returned ids to its objects (m2_11); without one it sent one INSERT per row."""
+    # the default organization in place first (the migration makes it; a test's cleanup may remove it)
+    process_batch(svc(app).sessions, svc(app).policy, clock,
+                  stored(app, clock, [line.platform.text_event(line.platform.add_user(), "こんばんは")]))
+    users = [line.platform.add_user() for _ in range(5)]
+    items = stored(app, clock, [line.platform.text_event(u, "こんばんは") for u in users])
+    inserts: list[str] = []
+
+    def note(conn, cursor, statement, *args):  # noqa: ANN001
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement.split("(")[0].split()[-1])
+
+    sa_event.listen(svc(app).engine, "before_cursor_execute", note)
+    try:
+        process_batch(svc(app).sessions, svc(app).policy, clock, items)
+    finally:
+        sa_event.remove(svc(app).engine, "before_cursor_execute", note)
+    assert sorted(inserts) == ["clients", "consultations", "messages", "outbox"], inserts
+    with svc(app).sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 12  # each user's words and the reply
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 6
