@@ -42,9 +42,10 @@ class GroupStore:
         self._queue_lock = threading.Lock()
         self._writer = threading.Lock()  # one group in flight at a time; its holder writes the queue
         self.groups = 0  # transactions written (for tests and benchmarks)
+        self._engine = sessions.kw["bind"]
         # Grouping pays where writers queue anyway: SQLite's one writer. On PostgreSQL, serializing a web
         # process's requests behind one commit at a time lowered its acks (197 -> 118/s, bench/webhook_load.py).
-        self._one_writer = sessions.kw["bind"].dialect.name == "sqlite"
+        self._one_writer = self._engine.dialect.name == "sqlite"
 
     def store(self, keyed: Keyed) -> dict[str, int]:
         """{key: inbox id} for this request's events that were new (a key seen before is left out);
@@ -56,7 +57,7 @@ class GroupStore:
         # On SQLite, queued here the request still goes before the event workers' next write, as when
         # each request took its own turn (without it, a burst's acks fell to the workers' pace and a
         # crisis text waited 15 s for its 200 at 300 events/s; bench/webhook_load.py).
-        with urgent_ahead(self.sessions.kw["bind"]):
+        with urgent_ahead(self._engine):
             with self._queue_lock:
                 self._queued.append(ticket)
             with self._writer:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.ingest import GroupStore
 from bot.line_client import LineGateway
 from flows.consultation import Policy
 from flows.intake import build_intake_flow
@@ -31,7 +32,7 @@ class Services:
     outbox: object  # OutboxSender
     policy: Policy
     events: Any = None  # bot.workers.EventWorkers, or None: events handled inside the request (tests)
-    ingest: Any = None  # bot.ingest.GroupStore: the webhook's writes
+    ingest: GroupStore | None = None  # the webhook's writes
 
 
 def services() -> Services:

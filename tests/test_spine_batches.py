@@ -256,10 +256,11 @@ def test_events_that_never_reach_a_handler_create_no_client_even_beside_ones_tha
 
 
 def test_of_one_users_two_fresh_replies_only_the_first_is_leased_and_both_arrive_in_order(app, line, clock):
-    """The fresh claim reads the rows from the transaction itself, under the claim's rules: the user's
-    second reply waits behind the first (sent right after it)."""
+    """Replies leased in the events' own transaction keep the claim's rules: the user's second reply
+    waits behind the first (and is sent right after it)."""
     user, other = line.platform.add_user(), line.platform.add_user()
-    items = stored(app, clock, [line.platform.text_event(user, "こんばんは"), line.platform.text_event(other, "こんばんは"),
+    items = stored(app, clock, [line.platform.text_event(user, "こんばんは"),
+                                line.platform.text_event(other, "こんばんは"),
                                 line.platform.text_event(user, "はい")])
     outbox = svc(app).outbox
     done = process_batch(svc(app).sessions, svc(app).policy, clock, items, claim=outbox.claim_within)

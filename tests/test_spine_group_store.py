@@ -144,7 +144,7 @@ def test_on_sqlite_a_webhook_queued_behind_another_still_goes_before_a_waiting_w
     if engine.dialect.name != "sqlite":
         assert urgent_ahead(engine) is not None  # PostgreSQL: no turns to keep; nothing to wait for
         return
-    turns = getattr(engine, "tsunagu_write_lock")
+    turns = engine.tsunagu_write_lock
     store = GroupStore(app.extensions["tsunagu"].sessions, clock)
     writer = HeldWriter(monkeypatch)
     order: list[str] = []

@@ -26,6 +26,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A plain DROP COLUMN (SQLite 3.35+), not batch mode: batch mode rebuilds the table and would lose
+    # the rollup triggers on consultations (storage/rollups.py).
     for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column('_sentinel')
+        op.drop_column(table, '_sentinel')
