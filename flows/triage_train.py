@@ -29,6 +29,7 @@ OUT = Path(__file__).with_name("triage_model.json")
 CLASSES = ["none", "moderate", "high", "imminent"]
 SEED = 0
 MIN_DF = 2
+KEEP_WEIGHT = 0.01  # an n-gram is kept in the file when one of its weights reaches this
 C = 4.0
 FRAMES = ["こんばんは。{}", "{}。よろしくお願いします", "すみません、{}", "あの、{}", "{}…", "はじめまして。{}", "{}😢",
           "相談です。{}", "{}。話を聞いてください", "夜遅くにごめんなさい。{}", "{}🙏", "お疲れさまです。{}"]
@@ -66,7 +67,7 @@ def _export(vec, clf, threshold: float) -> dict:  # noqa: ANN001
     for gram in sorted(vocab):
         j = vocab[gram]
         row = [round(float(coef[k, j]), 4) for k in order]
-        if any(abs(w) >= 0.01 for w in row):
+        if any(abs(w) >= KEEP_WEIGHT for w in row):
             weights[gram] = row
     return {
         "about": "built by flows/triage_train.py from the dev part of tests/triage_data/messages.tsv",

@@ -69,15 +69,32 @@ def test_rebuilding_the_model_gives_the_same_file():
     data, _cv = triage_train.build(verbose=False, cross_validate=False)
     rebuilt = json.loads(triage_train.dump(data))
     shipped = json.loads(triage_model.MODEL_PATH.read_text(encoding="utf-8"))
-    # The same model, up to one step of the file's 4-decimal rounding: another release of
-    # scikit-learn or numpy may round a weight the other way. Compared as numbers, and reported in
-    # one line (a string diff of 1.4 MB of JSON takes pytest half an hour to print).
+    # The same model up to floating point: lbfgs lands a little differently on another CPU (seen: weights
+    # 0.0013 apart, 277 of 33,638 beyond the file's rounding, between two machines with the same pinned
+    # packages). Compared as numbers, and reported in one line (a string diff of 1.4 MB of JSON takes
+    # pytest half an hour to print); then what counts: the same reading of every labelled message.
     assert rebuilt["classes"] == shipped["classes"] and rebuilt["threshold"] == shipped["threshold"]
-    assert rebuilt["weights"].keys() == shipped["weights"].keys(), "not the same n-grams"
+    tolerance = 2e-3  # a fifth of the smallest weight the file keeps
+    # An n-gram whose largest weight sits at the file's cutoff may fall on either side of it (seen: one
+    # at exactly 0.01 in one build, below it in another); any other difference is a real one.
+    only_one = [(g, w) for a, b in ((rebuilt, shipped), (shipped, rebuilt))
+                for g, w in a["weights"].items() if g not in b["weights"]]
+    off_cutoff = [g for g, w in only_one if max(map(abs, w)) > triage_train.KEEP_WEIGHT + tolerance]
+    assert not off_cutoff and len(only_one) <= 10, f"not the same n-grams: {len(only_one)} in one file only"
+    common = rebuilt["weights"].keys() & shipped["weights"].keys()
     pairs = [*zip(rebuilt["intercept"], shipped["intercept"], strict=True),
-             *(ab for g, w in rebuilt["weights"].items() for ab in zip(w, shipped["weights"][g], strict=True))]
+             *(ab for g in common for ab in zip(rebuilt["weights"][g], shipped["weights"][g], strict=True))]
     worst = max(abs(a - b) for a, b in pairs)
-    assert worst <= 2e-4, f"a weight differs by {worst}"
+    assert worst <= tolerance, f"a weight differs by {worst}"
+    with DATA.open(encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f, delimiter="\t")]
+    ours, theirs = triage_model.Model(rebuilt), triage_model.Model(shipped)
+    apart = 0
+    for text in texts:
+        a, b = ours.probabilities(text), theirs.probabilities(text)
+        assert max(a, key=a.get) == max(b, key=b.get), "a labelled message read differently"
+        apart = max(apart, max(abs(a[k] - b[k]) for k in a))
+    assert apart <= 2e-3, f"a probability differs by {apart}"
 
 
 def test_the_model_raises_only_what_the_rules_left_below_high():
