@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -59,7 +60,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import line_client as lc
 from storage import outbox as outbox_repo
 from storage.db import serialize_all
-from storage.models import OutboxMessage
+from storage.models import Client, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +155,43 @@ class OutboxSender:
             serialize_all(session, [], immediate=False)  # one statement first: it takes the lock itself
             return self._claim_in(session, now, limit, ids)
 
-    def claim_within(self, session: Session, ids: Sequence[int], now: datetime) -> list[Job]:
-        """Lease the rows an event's transaction has just written, in that same transaction: the lease
-        commits with the rows (one commit fewer per event), and the worker sends them right after.
-        The usual rules hold: a user's earlier unsent row holds a new one back, and a paused sender
-        (LINE's `Retry-After`) claims nothing, leaving the rows to the sweep."""
-        if not ids or (self._paused_until is not None and now < self._paused_until):
-            return []
-        return self._claim_in(session, now, len(ids), ids)
+    def claim_within(self, session: Session, written: Sequence[tuple[OutboxMessage, Client]],
+                     now: datetime) -> Callable[[], list[Job]]:
+        """Lease the rows an event's transaction is writing, in their own INSERT (call it before the
+        transaction's last flush): the lease commits with the rows, and the worker sends them right
+        after. A claim statement per batch cost a quarter of the events' handling (py-spy, SQLite).
+        The claim's rules hold: only a user's earliest pending row is leased (an earlier unsent row,
+        committed or written just before in this transaction, holds a new one back), and a paused sender
+        (LINE's `Retry-After`) leases nothing, leaving the rows to the sweep. Returns what gives the
+        jobs once the flush has given the rows their ids."""
+        if not written or (self._paused_until is not None and now < self._paused_until):
+            return list
+        firsts: dict[int, tuple[OutboxMessage, Client]] = {}
+        for row, client in written:  # in the order written: a user's first row is their earliest
+            if row.client_id is not None and row.status == "pending":  # a cancelled row holds nothing back
+                firsts.setdefault(row.client_id, (row, client))
+        own = {row.id for row, _ in written if row.id is not None}  # flushed earlier in this transaction
+        waiting = outbox_repo.clients_with_pending(session, list(firsts), besides=own)
+        token = str(uuid.uuid4())
+        picked: list[tuple[OutboxMessage, str | None, str, timedelta]] = []
+        for client_id, (row, client) in firsts.items():
+            if client_id in waiting:
+                continue
+            action, lease = self._action(row.reply_token, row.reply_token_expires_at, False, row.priority, now)
+            # The attempt is on record before any call, as `mark_reply_attempts` writes it for a claim.
+            row.claimed_until, row.claim_token, row.reply_attempted = now + lease, token, action == "reply"
+            picked.append((row, client.line_user_id, action, lease))
+
+        def jobs() -> list[Job]:
+            out = [Job(outbox_repo.Claimed(
+                id=row.id, client_id=row.client_id, messages=list(row.messages), reply_token=row.reply_token,
+                reply_token_expires_at=row.reply_token_expires_at, retry_key=row.retry_key, priority=row.priority,
+                attempts=row.attempts or 0, reply_attempted=False, created_at=row.created_at, claim_token=token,
+                line_user_id=user), action, lease) for row, user, action, lease in picked]
+            out.sort(key=lambda j: (-j.row.priority, j.row.id))
+            return out
+
+        return jobs
 
     def _claim_in(self, session: Session, now: datetime, limit: int, ids: Sequence[int] | None) -> list[Job]:
         rows = outbox_repo.claim_due(session, now, LEASE, limit=limit, give_up_after=GIVE_UP_AFTER, ids=ids)
@@ -172,14 +202,19 @@ class OutboxSender:
             session, {j.row.id: now + j.lease for j in jobs if j.action == "reply"}, rows[0].claim_token)
         return jobs
 
+    @classmethod
+    def _plan(cls, row: outbox_repo.Claimed, now: datetime) -> Job:
+        return Job(row, *cls._action(row.reply_token, row.reply_token_expires_at, row.reply_attempted,
+                                     row.priority, now))
+
     @staticmethod
-    def _plan(row: outbox_repo.Claimed, now: datetime) -> Job:
-        deadline = row.reply_token_expires_at
-        if row.reply_token is not None and deadline is not None and now < deadline:
-            return Job(row, "reply", reply_lease(now, deadline))
-        if row.reply_attempted and row.priority <= 0:
-            return Job(row, "unknown", LEASE)
-        return Job(row, "push", LEASE)
+    def _action(reply_token: str | None, deadline: datetime | None, reply_attempted: bool, priority: int,
+                now: datetime) -> tuple[str, timedelta]:
+        if reply_token is not None and deadline is not None and now < deadline:
+            return "reply", reply_lease(now, deadline)
+        if reply_attempted and priority <= 0:
+            return "unknown", LEASE
+        return "push", LEASE
 
     def deliver(self, job: Job) -> Outcome:
         """Make the LINE call for one claimed row. Never raises: an unexpected error is an unknown outcome."""

@@ -35,5 +35,6 @@ class Processed:
         return Processed(self.outbox_ids + other.outbox_ids, self.leave + other.leave, self.jobs + other.jobs)
 
 
-# Leases the outbox rows a transaction wrote, inside it: (session, outbox ids, now) -> jobs.
-ClaimWithin = Callable[[Session, Sequence[int], datetime], list[Any]]
+# Leases the outbox rows a transaction is writing, before its last flush: (session, [(row, client)], now)
+# -> what gives the jobs once the flush has given the rows their ids (bot.sender.OutboxSender.claim_within).
+ClaimWithin = Callable[[Session, Sequence[tuple[Any, Any]], datetime], Callable[[], list[Any]]]

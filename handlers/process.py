@@ -20,6 +20,7 @@ from handlers.events import creates_client, dispatch
 from storage import clients, inbox
 from storage.clients import user_hash
 from storage.db import NEW_OUTBOX_IDS, serialize_all
+from storage.outbox import WRITTEN_OUTBOX
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -82,6 +83,7 @@ def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: da
         keys = [lock_key(policy, inbox.user_of(event)) for _, event in items]
         serialize_all(session, [k for k in keys if k is not None], urgent=urgent)
         session.info.pop(NEW_OUTBOX_IDS, None)
+        session.info.pop(WRITTEN_OUTBOX, None)
         # Every event of the batch claimed (and marked done, unless the work fails) in one UPDATE,
         # before any other work: a statement per event cost as much as the event's own writes.
         claimed = inbox.claim_many(session, [inbox_id for inbox_id, _ in items], now)
@@ -96,10 +98,12 @@ def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: da
                 ctx.leave.append(_chat_of(event["source"]))  # type: ignore[arg-type]  # "left" means it has one
             done.append((inbox_id, event, outcome))
             leave.extend(ctx.leave)
+        # The fresh replies are leased by the flush that writes them (no claim statement after it).
+        leased = claim(session, session.info.pop(WRITTEN_OUTBOX, []), now) if claim is not None else list
         session.flush()
         clients.forget_prefetched(session)
         outbox_ids = sorted(session.info.pop(NEW_OUTBOX_IDS, []))
-        jobs = claim(session, outbox_ids, now) if claim is not None and outbox_ids else []
+        jobs = leased()
     for inbox_id, event, outcome in done:
         # Type and id only: the payload holds a user's words and LINE ID.
         log.info("event %s (%s) %s", event.get("webhookEventId") or f"inbox#{inbox_id}", event.get("type"), outcome)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.models import Client, Consultation, OutboxMessage
 
+WRITTEN_OUTBOX = "written_outbox"  # session.info key: (row, client) of each outbox row written, in order
 MAX_MESSAGES_PER_REQUEST = 5  # LINE's limit for one reply or push
 MAX_TEXT_CHARS = 5000  # LINE's limit for one text message
 
@@ -115,6 +116,7 @@ def enqueue(
         if consultation is not None:  # linked to the object: it may not have an id yet
             row.consultation = consultation
         session.add(row)
+        session.info.setdefault(WRITTEN_OUTBOX, []).append((row, client))  # for `OutboxSender.claim_within`
         rows.append((row, sorted({i for i, _ in chunk})))
     if flush:
         session.flush()
@@ -131,6 +133,18 @@ def _claimable(now: datetime, give_up_after: timedelta | None = None) -> list[An
     if give_up_after is not None:  # too old to send safely: left for `give_up_expired`
         conds.append(OutboxMessage.created_at > now - give_up_after)
     return conds
+
+
+def clients_with_pending(session: Session, client_ids: Sequence[int], *, besides: set[int]) -> set[int]:
+    """Those of these clients with a pending row other than `besides` (a transaction's own rows): the
+    rows that hold back a new one. Without an autoflush: rows not yet written are the caller's to judge."""
+    if not client_ids:
+        return set()
+    t = OutboxMessage.__table__
+    with session.no_autoflush:
+        found = session.execute(select(t.c.client_id, t.c.id)
+                                .where(t.c.client_id.in_(client_ids), t.c.status == "pending")).all()
+    return {client_id for client_id, row_id in found if row_id not in besides}
 
 
 def _not_held_back() -> Any:
