@@ -79,6 +79,8 @@ def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: da
                         urgent: bool = False) -> Processed:
     done: list[tuple[int, dict[str, Any], str]] = []
     leave: list[tuple[str, str]] = []
+    # Parsed before the transaction: on SQLite it holds the one writer lock, which the webhook waits for.
+    typed = {inbox_id: _parse(event) for inbox_id, event in items}
     with sessions.begin() as session:
         keys = [lock_key(policy, inbox.user_of(event)) for _, event in items]
         serialize_all(session, [k for k in keys if k is not None], urgent=urgent)
@@ -87,7 +89,7 @@ def _in_one_transaction(sessions: sessionmaker[Session], policy: Policy, now: da
         # Every event of the batch claimed (and marked done, unless the work fails) in one UPDATE,
         # before any other work: a statement per event cost as much as the event's own writes.
         claimed = inbox.claim_many(session, [inbox_id for inbox_id, _ in items], now)
-        parsed = [(inbox_id, event, _parse(event)) for inbox_id, event in items if inbox_id in claimed]
+        parsed = [(inbox_id, event, typed[inbox_id]) for inbox_id, event in items if inbox_id in claimed]
         # The batch's clients in two statements, before any event's work (see storage/clients.prefetch).
         clients.prefetch(session, policy.hash_key, [u for _, _, (e, _) in parsed if (u := creates_client(e))], now)
         for inbox_id, event, (typed, outcome) in parsed:
