@@ -64,6 +64,11 @@ from storage.models import Client, OutboxMessage
 
 log = logging.getLogger(__name__)
 
+SEND_THREADS = 8  # threads for LINE calls per process: enough that a few stalled calls leave room for others
+# At most this many of one batch's calls at once: each one more is one more thread contending for the GIL
+# (one event worker sending a batch 8 at a time against 4 at a time: SQLite 240-275 against 330-385
+# events/s, bench/webhook_load.py; bot/workers.py), while idle pool threads cost nothing.
+BATCH_SENDS = 4
 LEASE = timedelta(seconds=60)  # a push: longer than any single LINE call with its timeouts
 REPLY_TAKEOVER_MARGIN = timedelta(seconds=15)  # a reply's lease ends this long before its token's deadline
 MIN_REPLY_LEASE = timedelta(seconds=5)
@@ -101,7 +106,7 @@ class Outcome:
 
 class OutboxSender:
     def __init__(self, sessions: sessionmaker[Session], gateway: lc.LineGateway,
-                 clock: Callable[[], datetime], *, workers: int = 8, batch: int = 64) -> None:
+                 clock: Callable[[], datetime], *, workers: int = SEND_THREADS, batch: int = 64) -> None:
         self.sessions = sessions
         self.gateway = gateway
         self.clock = clock
@@ -296,9 +301,14 @@ class OutboxSender:
     # --- ways to run them ---------------------------------------------------------------------------
 
     def deliver_all(self, jobs: Sequence[Job]) -> list[Outcome]:
-        if len(jobs) == 1 or self.workers == 1:
+        """Send a batch, at most `BATCH_SENDS` calls at once (each share keeps its rows' order)."""
+        lanes = min(len(jobs), self.workers, BATCH_SENDS)
+        if lanes <= 1:
             return [self.deliver(j) for j in jobs]
-        return list(self.pool.map(self.deliver, jobs))
+        shares = [jobs[i::lanes] for i in range(lanes)]
+        done = {id(o.job): o for share in self.pool.map(lambda js: [self.deliver(j) for j in js], shares)
+                for o in share}
+        return [done[id(j)] for j in jobs]
 
     def give_up_expired(self) -> int:
         now = self.clock()

@@ -28,13 +28,14 @@ EVENT_BATCH = 32  # events one worker handles in one transaction, at most (only 
 EVENT_BATCH_SQLITE = 8
 
 
-# Workers when EVENT_WORKERS is 0 (bench/webhook_load.py, this 2-core machine). On PostgreSQL fewer take
-# bigger batches and contend less: two web processes with 8 / 4 / 2 / 1 workers each completed 172 /
-# 275-279 / 307-380 / 358 events/s. On SQLite 1, 2 and 4 were within the noise (251-284/s), but with 2,
-# a LINE that stalls 20 sends held each worker's next batch for its 2-second timeouts long enough for
-# the crisis text's reply to meet a stalled call (contacts after 4.3 s, 3 runs; 0.0 s with 4).
-EVENT_WORKERS_SQLITE = 4
-EVENT_WORKERS_POSTGRES = 2
+# Workers when EVENT_WORKERS is 0. Fewer threads, less time lost to the GIL changing hands: one event
+# worker (sending a batch 4 calls at a time, bot/sender.py) against 4 (8 at a time), bench/webhook_load.py's load on this
+# 2-core machine, paired runs: SQLite 330-385 vs 240-275 events/s, ack p99 at 300/s 27-42 vs 121-152 ms,
+# 21-24 vs 43 voluntary context switches per event; PostgreSQL (two web processes) about the same throughput,
+# ack p99 261-334 vs 2,007-3,437 ms. A user's events stay on one worker either way; SQLite writes one
+# transaction at a time whatever the count, and a crisis text still has its own lane.
+EVENT_WORKERS_SQLITE = 1
+EVENT_WORKERS_POSTGRES = 1
 
 
 def worker_count(settings) -> int:  # noqa: ANN001

@@ -424,3 +424,36 @@ def test_a_reply_that_timed_out_is_retried_as_a_reply_and_arrives_once(settings,
     app.extensions["tsunagu"].sender.stop()
     app.extensions["tsunagu"].gateway.close()
     app.extensions["tsunagu"].engine.dispose()
+
+
+def test_a_batch_is_sent_a_few_calls_at_a_time_each_outcome_in_its_jobs_place(app, make_user, line, clock):
+    """Every thread more is one more contender for the GIL (bot/workers.py): a batch goes out at most
+    BATCH_SENDS calls at once, however many threads the pool has for calls that stall."""
+    backlog(app, make_user, clock, users=8, per_user=1)
+    svc = app.extensions["tsunagu"]
+    sender = OutboxSender(svc.sessions, svc.gateway, clock, workers=8)
+    jobs = sender.claim(8)
+    at_once = peak = 0
+    lock = threading.Lock()
+    real = sender.deliver
+
+    def deliver(job):  # noqa: ANN001, ANN202 - the real call, counted and held a moment so calls overlap
+        nonlocal at_once, peak
+        with lock:
+            at_once += 1
+            peak = max(peak, at_once)
+        try:
+            threading.Event().wait(0.05)
+            return real(job)
+        finally:
+            with lock:
+                at_once -= 1
+
+    sender.deliver = deliver
+    try:
+        outcomes = sender.deliver_all(jobs)
+    finally:
+        sender.close()
+    assert len(jobs) == 8 and [o.job for o in outcomes] == jobs
+    assert 2 <= peak <= sender_mod.BATCH_SENDS
+    assert sender.settle(outcomes) == 8 and not unsent(app)
