@@ -29,11 +29,11 @@ EVENT_BATCH_SQLITE = 8
 
 
 # Workers when EVENT_WORKERS is 0. Fewer threads, less time lost to the GIL changing hands: one event
-# worker (sending a batch 4 calls at a time, bot/sender.py) against 4 (8 at a time), bench/webhook_load.py's load on this
-# 2-core machine, paired runs: SQLite 330-385 vs 240-275 events/s, ack p99 at 300/s 27-42 vs 121-152 ms,
-# 21-24 vs 43 voluntary context switches per event; PostgreSQL (two web processes) about the same throughput,
-# ack p99 261-334 vs 2,007-3,437 ms. A user's events stay on one worker either way; SQLite writes one
-# transaction at a time whatever the count, and a crisis text still has its own lane.
+# worker (sending a batch 4 calls at a time, bot/sender.py) against 4 (8 at a time), bench/webhook_load.py's
+# load on this 2-core machine, paired runs: SQLite 330-385 vs 240-275 events/s, ack p99 at 300/s 27-42 vs
+# 121-152 ms, 21-24 vs 43 voluntary context switches per event; PostgreSQL (two web processes) about the
+# same throughput, ack p99 261-334 vs 2,007-3,437 ms. A user's events stay on one worker either way;
+# SQLite writes one transaction at a time whatever the count, and a crisis text still has its own lane.
 EVENT_WORKERS_SQLITE = 1
 EVENT_WORKERS_POSTGRES = 1
 
