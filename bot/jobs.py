@@ -26,10 +26,16 @@ def send_outbox(svc: Services) -> int:
 
 
 STALE_AFTER_SECONDS = 15  # an event is handled within milliseconds of being stored: 15 s means trouble
+# An event still queued in this process's workers is theirs for this long (a backlog, not trouble); after
+# it, the sweep takes it too, in case its worker is stuck.
+IN_HAND_SECONDS = 120
 
 
 def reprocess_stale_inbox(svc: Services) -> int:
-    return sweep_stale(svc.sessions, svc.policy, svc.clock, older_than_seconds=STALE_AFTER_SECONDS)
+    events = svc.events
+    in_hand = (lambda: events.in_hand(IN_HAND_SECONDS)) if events is not None else set
+    return sweep_stale(svc.sessions, svc.policy, svc.clock, older_than_seconds=STALE_AFTER_SECONDS,
+                       in_hand=in_hand)
 
 
 BATCH = 200  # rows per transaction in a sweep; a sweep goes on until a batch comes back short

@@ -48,7 +48,7 @@ def callback() -> Response:
 
     if svc.events is not None:
         for inbox_id, event in todo:
-            svc.events.submit(inbox.user_of(event), inbox_id, event, urgent=is_crisis_text(event))
+            svc.events.submit(inbox.user_of(event), inbox_id, event, urgent=is_crisis_text(event), key=inbox_id)
         return Response("OK", status=200, mimetype="text/plain")
 
     done = [process_event(svc.sessions, svc.policy, svc.clock, inbox_id, event, claim=claim_of(svc))

@@ -178,10 +178,14 @@ def _chat_of(source: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def sweep_stale(sessions: sessionmaker[Session], policy: Policy, clock: Callable[[], datetime],
-                older_than_seconds: int = 60) -> int:
-    """Events stored but never processed (the process died in between): process them now."""
+                older_than_seconds: int = 60, *, in_hand: Callable[[], set[int]] = set) -> int:
+    """Events stored but never processed (the process died in between): process them now. `in_hand`
+    gives the ones this process's workers still hold in their queues: left to them."""
     with sessions.begin() as session:
         ids = inbox.stale_unprocessed(session, clock(), timedelta(seconds=older_than_seconds))
+    if ids:
+        held = in_hand()
+        ids = [i for i in ids if i not in held]
     for inbox_id in ids:
         process_event(sessions, policy, clock, inbox_id)
     return len(ids)

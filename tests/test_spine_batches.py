@@ -174,7 +174,8 @@ def test_the_webhook_sends_crisis_texts_to_the_crisis_lane(settings, clock, line
         lanes: list[bool] = []
         real = svc(app).events.submit
         monkeypatch.setattr(svc(app).events, "submit",
-                            lambda user, *args, urgent=False: (lanes.append(urgent), real(user, *args, urgent=urgent)))
+                            lambda user, *args, urgent=False, key=None: (lanes.append(urgent),
+                                                                         real(user, *args, urgent=urgent, key=key)))
         uid = line.platform.add_user()
         assert line.platform.deliver([line.platform.text_event(uid, "こんばんは")], url) == 200
         assert line.platform.deliver([line.platform.text_event(uid, CRISIS)], url) == 200
@@ -300,3 +301,35 @@ def test_a_batch_writes_each_tables_new_rows_in_one_insert(app, line, clock):
     with svc(app).sessions() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 12  # each user's words and the reply
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 6
+
+
+def test_the_stale_sweep_leaves_events_still_queued_in_this_process_to_their_worker(app, line, clock):
+    """Behind a backlog of more than 15 s the sweep used to handle queued events one transaction each,
+    beside the worker about to take them in batches; a queued event is the worker's for 2 minutes."""
+    from bot.jobs import IN_HAND_SECONDS
+    from handlers.process import sweep_stale
+
+    gate = threading.Event()
+    pool = EventWorkers(lambda items: gate.wait(10), size=1, batch=8)
+    pool.start()
+    try:
+        items = stored(app, clock, [line.platform.text_event(line.platform.add_user(), "こんばんは")
+                                    for _ in range(2)])
+        for inbox_id, event in items:
+            pool.submit(inbox.user_of(event), inbox_id, event, key=inbox_id)
+        time.sleep(0.05)  # the first is being handled, the second waits behind it
+        held = pool.in_hand(IN_HAND_SECONDS)
+        assert held == {i for i, _ in items}
+        assert pool.in_hand(0) == set()  # queued too long ago: the sweep may take them after all
+        clock.advance(seconds=20)  # stale by the inbox's clock
+        swept = sweep_stale(svc(app).sessions, svc(app).policy, clock, 15, in_hand=lambda: held)
+        with svc(app).sessions() as s:
+            statuses = set(s.scalars(select(InboxEvent.status).where(InboxEvent.id.in_(held))))
+        assert swept == 0 and statuses == {"received"}
+        assert sweep_stale(svc(app).sessions, svc(app).policy, clock, 15) == 2  # not in hand: swept
+        gate.set()
+        assert pool.wait_idle(10)
+        assert pool.in_hand(IN_HAND_SECONDS) == set()
+    finally:
+        gate.set()
+        pool.stop()
