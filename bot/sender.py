@@ -66,8 +66,8 @@ log = logging.getLogger(__name__)
 
 SEND_THREADS = 8  # threads for LINE calls per process: enough that a few stalled calls leave room for others
 # At most this many of one batch's calls at once: each one more is one more thread contending for the GIL
-# (one event worker sending a batch 8 at a time against 4 at a time: SQLite 240-275 against 330-385
-# events/s, bench/webhook_load.py; bot/workers.py), while idle pool threads cost nothing.
+# (the figures are in bot/workers.py: sending 2-4 at a time was the larger part of the gain), while idle
+# pool threads cost nothing.
 BATCH_SENDS = 4
 LEASE = timedelta(seconds=60)  # a push: longer than any single LINE call with its timeouts
 REPLY_TAKEOVER_MARGIN = timedelta(seconds=15)  # a reply's lease ends this long before its token's deadline

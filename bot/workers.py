@@ -29,12 +29,14 @@ EVENT_BATCH = 32  # events one worker handles in one transaction, at most (only 
 EVENT_BATCH_SQLITE = 8
 
 
-# Workers when EVENT_WORKERS is 0. Fewer threads, less time lost to the GIL changing hands: one event
-# worker (sending a batch 4 calls at a time, bot/sender.py) against 4 (8 at a time), bench/webhook_load.py's
-# load on this 2-core machine, paired runs: SQLite 330-385 vs 240-275 events/s, ack p99 at 300/s 27-42 vs
-# 121-152 ms, 21-24 vs 43 voluntary context switches per event; PostgreSQL (two web processes) about the
-# same throughput, ack p99 261-334 vs 2,007-3,437 ms. A user's events stay on one worker either way;
-# SQLite writes one transaction at a time whatever the count, and a crisis text still has its own lane.
+# Workers when EVENT_WORKERS is 0. Fewer threads, less time lost to the GIL changing hands. bench/
+# webhook_load.py's load on this 2-core machine, paired runs (2,000 events, then 300/s for 10 s): one event
+# worker sending 2-4 calls at a time, SQLite 305-385 events/s, ack p99 at 300/s 27-42 ms, end-to-end p99
+# 0.4-3.3 s (5 runs); 4 workers sending 8 at a time (the old default) 240-275/s, 121-152 ms, 3.6-4.9 s (2);
+# 4 workers sending 4 at a time 344/s, 37 ms, 4.7 s (1). Voluntary context switches per event 21-24
+# against 43. PostgreSQL (two web processes): about the same throughput, ack p99 261-334 against
+# 2,007-3,437 ms. A user's events stay on one worker either way; SQLite writes one transaction at a time
+# whatever the count, and a crisis text still has its own lane.
 EVENT_WORKERS_SQLITE = 1
 EVENT_WORKERS_POSTGRES = 1
 
