@@ -23,10 +23,13 @@ from handlers.process import describe_error, process_batch, process_event
 log = logging.getLogger(__name__)
 _STOP = None
 EVENT_BATCH = 32  # events one worker handles in one transaction, at most (only when they have piled up)
-# On SQLite a batch holds the one writer lock that the webhook's store must wait for: smaller batches
-# cut the ack latency under a burst (p50 160 -> 60 ms, p99 450 -> 240 ms at 150 events/s, bench/
-# webhook_load.py's load) at no measurable cost in throughput; commits are cheap there (WAL, NORMAL).
-EVENT_BATCH_SQLITE = 8
+# On SQLite a batch holds the one writer lock that the webhook's store must wait for, so batches are
+# smaller there: the cap is a trade between that wait (the ack tail) and the per-batch costs a larger batch
+# spreads (a commit, a round of sends, a settle). bench/webhook_load.py's load on this 2-core machine,
+# 3,000 events then 300/s for 10 s (runs: 4, 4, 2, 4): cap 8: 315-343 events/s, ack p99 at 300/s 30-37 ms,
+# end-to-end p99 2.0-3.2 s (barely above 300/s, the replies queued); 16: 343-381/s, ack p99 54-86 ms,
+# end-to-end p99 0.8-2.0 s; 24: 339-356/s, 93-106 ms, 0.4-2.0 s; 32: 348-404/s, 64-145 ms, 0.3-1.1 s.
+EVENT_BATCH_SQLITE = 16
 
 
 # Workers when EVENT_WORKERS is 0. Fewer threads, less time lost to the GIL changing hands. bench/
