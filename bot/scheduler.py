@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.jobs import JOBS, RUN_AT_START
 from bot.services import Services
+from handlers.process import describe_error, stack_of
 from storage.models import SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -186,8 +187,8 @@ def _safe(name: str, fn: Callable[[Services], int], svc: Services,
             count = fn(svc)
             if count:
                 log.info("job %s: %s", name, count)
-        except Exception:  # one failing sweep must not stop the others
-            log.exception("job %s failed", name)
+        except Exception as exc:  # one failing sweep must not stop the others
+            log.error("job %s failed: %s\n%s", name, describe_error(exc), stack_of(exc))
 
     return run
 
@@ -225,8 +226,8 @@ class LeadingScheduler:
     def step(self) -> bool:
         try:
             held = self.lock.still_held() if self.leading else self.lock.try_acquire()
-        except Exception:  # the database is away: not leading until it is back
-            log.exception("scheduler lock check failed")
+        except Exception as exc:  # the database is away: not leading until it is back
+            log.error("scheduler lock check failed: %s", describe_error(exc))
             held = False
         if held and not self.leading:
             log.info("scheduler: this process now runs the scheduled jobs")
@@ -270,5 +271,5 @@ class LeadingScheduler:
             self.leading = False
             try:
                 self.lock.release()
-            except Exception:  # shutting down: the lock lapses on its own
-                log.exception("scheduler lock release failed")
+            except Exception as exc:  # shutting down: the lock lapses on its own
+                log.error("scheduler lock release failed: %s", describe_error(exc))

@@ -58,6 +58,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import line_client as lc
+from handlers.process import describe_error, stack_of
 from storage import outbox as outbox_repo
 from storage.db import serialize_all
 from storage.models import Client, OutboxMessage
@@ -226,7 +227,8 @@ class OutboxSender:
         try:
             return self._deliver(job)
         except Exception as exc:  # noqa: BLE001 - the row must still be settled
-            log.exception("outbox %s: send failed unexpectedly", job.row.id)
+            # Type and frames only: an exception's message can quote the message text or the user's ID.
+            log.error("outbox %s: send failed unexpectedly: %s\n%s", job.row.id, describe_error(exc), stack_of(exc))
             return Outcome(job, lc.SendResult(lc.UNKNOWN, None, type(exc).__name__), job.action)
 
     def _deliver(self, job: Job) -> Outcome:
@@ -425,8 +427,8 @@ class BackgroundSender:
                 # A settle may have freed a user's next row; a kick means new rows; room means claim more.
                 claim_now = (bool(done) or self._wake.is_set() or found > 0
                              or time.monotonic() - last_claim >= self.interval)
-            except Exception:  # a bad round must not kill the thread; leased rows come back after their lease
-                log.exception("outbox sender round failed")
+            except Exception as exc:  # a bad round must not kill the thread; leased rows come back after their lease
+                log.error("outbox sender round failed: %s\n%s", describe_error(exc), stack_of(exc))
                 in_flight = {f: j for f, j in in_flight.items() if not f.done()}
                 self._stop.wait(1.0)
                 claim_now = True

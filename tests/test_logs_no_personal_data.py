@@ -112,3 +112,29 @@ def test_the_engine_hides_bound_parameters_in_errors(app, user):
                                " status, attempts, received_at) VALUES ('01DUP', :t, false, NULL, 'received', 0,"
                                " CURRENT_TIMESTAMP)"), {"t": user.user_id[:32]})
     assert user.user_id[:32] not in str(caught.value)
+
+
+def test_a_send_that_fails_unexpectedly(app, user, all_logs, monkeypatch):
+    # An error inside the LINE call whose message quotes what was being sent and to whom (the SDK's
+    # ValueError for a message type it does not know quotes the message's JSON).
+    gateway = app.extensions["tsunagu"].gateway
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ValueError(f"could not send {SECRET!r} to {user.user_id}")
+
+    monkeypatch.setattr(gateway, "reply", broken)
+    monkeypatch.setattr(gateway, "push", broken)
+    assert user.says(SECRET).status_code == 200
+    assert "send failed unexpectedly" in all_logs.text and "ValueError" in all_logs.text
+    assert_clean(all_logs, user)
+
+
+def test_a_scheduled_job_that_fails(app, user, all_logs):
+    from bot.scheduler import _safe
+
+    def sweep(svc):  # noqa: ANN001, ANN202
+        raise RuntimeError(f"row of {user.user_id}: {SECRET}")
+
+    _safe("expire_intakes", sweep, app.extensions["tsunagu"])()
+    assert "job expire_intakes failed: RuntimeError" in all_logs.text
+    assert_clean(all_logs, user)
