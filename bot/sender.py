@@ -54,6 +54,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -303,13 +304,28 @@ class OutboxSender:
     # --- ways to run them ---------------------------------------------------------------------------
 
     def deliver_all(self, jobs: Sequence[Job]) -> list[Outcome]:
-        """Send a batch, at most `BATCH_SENDS` calls at once (each share keeps its rows' order)."""
+        """Send a batch, at most `BATCH_SENDS` calls at once. Each lane takes the next job as it gets
+        free, so one call that hangs until its timeout holds up only itself: with fixed shares, every
+        later job of its share waited behind it (a batch of 16 with a stalled call per lane took four
+        timeouts; a crisis reply written meanwhile waited for them, bench/faults.py `stalls`). A batch
+        holds at most one row per user (claims lease only a user's earliest), so order is kept."""
         lanes = min(len(jobs), self.workers, BATCH_SENDS)
         if lanes <= 1:
             return [self.deliver(j) for j in jobs]
-        shares = [jobs[i::lanes] for i in range(lanes)]
-        done = {id(o.job): o for share in self.pool.map(lambda js: [self.deliver(j) for j in js], shares)
-                for o in share}
+        queue_: SimpleQueue[Job] = SimpleQueue()
+        for job in jobs:
+            queue_.put(job)
+
+        def lane() -> list[Outcome]:
+            out = []
+            while True:
+                try:
+                    job = queue_.get_nowait()
+                except Empty:
+                    return out
+                out.append(self.deliver(job))
+
+        done = {id(o.job): o for share in self.pool.map(lambda _: lane(), range(lanes)) for o in share}
         return [done[id(j)] for j in jobs]
 
     def give_up_expired(self) -> int:

@@ -457,3 +457,30 @@ def test_a_batch_is_sent_a_few_calls_at_a_time_each_outcome_in_its_jobs_place(ap
     assert len(jobs) == 8 and [o.job for o in outcomes] == jobs
     assert 2 <= peak <= sender_mod.BATCH_SENDS
     assert sender.settle(outcomes) == 8 and not unsent(app)
+
+
+def test_a_call_that_hangs_holds_up_only_itself_not_the_rest_of_its_batch(app, make_user, line, clock):
+    """Lanes take the next job as they get free: with one call of a batch hanging, the batch's other
+    calls all go through meanwhile (with fixed shares, the jobs behind it in its share waited)."""
+    backlog(app, make_user, clock, users=8, per_user=1)
+    svc = app.extensions["tsunagu"]
+    sender = OutboxSender(svc.sessions, svc.gateway, clock, workers=8)
+    jobs = sender.claim(8)
+    finished = []
+    real = sender.deliver
+
+    def deliver(job):  # noqa: ANN001, ANN202 - the first job's call hangs a second, as a stalled LINE call
+        if job is jobs[0]:
+            threading.Event().wait(1.0)
+        outcome = real(job)
+        finished.append(job)
+        return outcome
+
+    sender.deliver = deliver
+    try:
+        outcomes = sender.deliver_all(jobs)
+    finally:
+        sender.close()
+    assert [o.job for o in outcomes] == jobs
+    assert finished[-1] is jobs[0]  # every other job was done before the hung one
+    assert sender.settle(outcomes) == 8 and not unsent(app)
