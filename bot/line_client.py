@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -147,20 +149,27 @@ class PreparedMessages:
     The bot's prompts are the same for every user (a burst of first messages gets one greeting), and
     the SDK's model round trip (`Message.from_dict`, then `to_dict` again to send) was 40% of a reply's
     CPU (0.86 -> 0.50 ms CPU per reply with them kept, replies to the bench's stand-in LINE API).
-    A message the SDK refuses is never kept: it fails again on every send, as before. Bounded and
-    in memory only; cleared whole when full (the text of a counselor's reply is kept no longer than
-    that, and never written anywhere)."""
+    A message the SDK refuses is never kept: it fails again on every send, as before. In memory only,
+    never written anywhere, and cleared whole when full or an hour after it was last cleared: a
+    counselor's reply is not kept past that (the bot's prompts are simply built again)."""
 
     MAX = 256
+    MAX_AGE = 3600.0  # seconds
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._kept: dict[str, tuple[LineMessage, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._clock = clock
+        self._since = clock()
 
     def __call__(self, messages: list[dict[str, Any]]) -> list[tuple[LineMessage, dict[str, Any]]]:
         return [self._one(m) for m in messages]
 
     def _one(self, m: dict[str, Any]) -> tuple[LineMessage, dict[str, Any]]:
+        if self._clock() - self._since > self.MAX_AGE:
+            with self._lock:
+                self._kept.clear()
+                self._since = self._clock()
         key = json.dumps(m, sort_keys=True, ensure_ascii=False)
         kept = self._kept.get(key)
         if kept is None:

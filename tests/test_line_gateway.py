@@ -10,7 +10,7 @@ import pytest
 from linebot.v3.messaging import ReplyMessageRequest
 from linebot.v3.messaging.models.message import Message
 
-from bot.line_client import ACCEPTED, REFUSED, LineGateway
+from bot.line_client import ACCEPTED, REFUSED, LineGateway, PreparedMessages
 from tests.conftest import ACCESS_TOKEN
 
 PROMPT = {"type": "text", "text": "どなたのことでのご相談ですか？",
@@ -71,3 +71,24 @@ def test_a_message_the_sdk_refuses_is_refused_and_never_sent(line, gateway, mess
         assert gateway.push(user, messages, str(uuid.uuid4())).outcome == REFUSED
     assert line.platform.deliveries() == []
     assert gateway.reply(token, [PROMPT]).outcome == ACCEPTED  # the token was never spent
+
+
+def test_kept_messages_are_dropped_when_full_and_after_an_hour(monkeypatch):
+    # Kept in memory only, and not for long: a counselor's words do not linger in the process.
+    now = [0.0]
+    kept = PreparedMessages(clock=lambda: now[0])
+    built = []
+    original = Message.from_dict
+    monkeypatch.setattr(Message, "from_dict", classmethod(lambda cls, obj: built.append(obj) or original(obj)))
+
+    kept([PROMPT])
+    now[0] = PreparedMessages.MAX_AGE - 1
+    kept([PROMPT])
+    assert len(built) == 1
+    now[0] = PreparedMessages.MAX_AGE + 1
+    kept([PROMPT])
+    assert len(built) == 2  # an hour on: built again
+
+    for i in range(PreparedMessages.MAX + 1):
+        kept([{"type": "text", "text": f"#{i}"}])
+    assert len(kept._kept) <= PreparedMessages.MAX
