@@ -306,9 +306,8 @@ class OutboxSender:
     def deliver_all(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Send a batch, at most `BATCH_SENDS` calls at once. Each lane takes the next job as it gets
         free, so one call that hangs until its timeout holds up only itself: with fixed shares, every
-        later job of its share waited behind it (a batch of 16 with a stalled call per lane took four
-        timeouts; a crisis reply written meanwhile waited for them, bench/faults.py `stalls`). A batch
-        holds at most one row per user (claims lease only a user's earliest), so order is kept."""
+        later job of its share waited behind it, and the event worker waited for the whole batch. A
+        batch holds at most one row per user (claims lease only a user's earliest), so order is kept."""
         lanes = min(len(jobs), self.workers, BATCH_SENDS)
         if lanes <= 1:
             return [self.deliver(j) for j in jobs]
